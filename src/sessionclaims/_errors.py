@@ -1,0 +1,137 @@
+"""Every exception ``sessionclaims`` raises, under one root.
+
+::
+
+    SessionClaimsError
+    ├── ConfigurationError          a setting is wrong; raised at construction time
+    ├── KeyFormatError              key material (PEM, JWK, JWKS) cannot be used
+    ├── TemplateError               a claims template failed its load-time check (.path, .column)
+    ├── TokenError                  a token was refused (.reason: "token-expired", ...)
+    ├── MetadataError               a metadata write was refused (.code, .param, .status)
+    ├── NotFound                    (.code = "resource_not_found")
+    │   ├── UserNotFound
+    │   ├── SessionNotFound
+    │   ├── SignUpNotFound
+    │   └── TemplateNotFound
+    ├── Conflict                    a state conflict (.code = "conflict")
+    │   ├── SignUpAlreadyCompleted
+    │   └── SessionNotActive
+    └── StoreUnavailable            the store cannot be reached; nothing was written
+
+The HTTP API maps these to its error format in one place (``sessionclaims.api._errors``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SessionClaimsError(Exception):
+    """Root of every exception raised by ``sessionclaims``."""
+
+
+class ConfigurationError(SessionClaimsError, ValueError):
+    """A setting is missing or wrong. The message says what to change."""
+
+
+class KeyFormatError(SessionClaimsError, ValueError):
+    """Key material cannot be loaded or is not allowed (wrong type, too small, private JWK...)."""
+
+
+class TemplateError(SessionClaimsError, ValueError):
+    """A claims template failed its load-time check.
+
+    ``path`` is the claim path inside the template (``"org.plan"``), ``column`` the
+    1-based column inside that claim's string value where the problem was found, if any.
+    """
+
+    def __init__(self, message: str, *, path: str = "", column: int | None = None) -> None:
+        where = f" at {path!r}" if path else ""
+        if column is not None:
+            where += f", column {column}"
+        super().__init__(f"{message}{where}")
+        self.path = path
+        self.column = column
+
+
+class TokenError(SessionClaimsError):
+    """A token was refused. ``reason`` is the machine-readable reason (``token-expired``)."""
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(message or reason)
+        self.reason = reason
+
+
+class MetadataError(SessionClaimsError, ValueError):
+    """A metadata write was refused; nothing was written.
+
+    ``code`` is the error code of the HTTP API (``metadata_too_large``), ``param`` the
+    field it concerns (``public_metadata``) and ``status`` the HTTP status it maps to.
+    """
+
+    def __init__(
+        self, code: str, message: str, *, param: str | None = None, status: int = 422
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.param = param
+        self.status = status
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The ``meta`` object of the HTTP error format."""
+        return {"param": self.param} if self.param else {}
+
+
+class NotFound(SessionClaimsError, LookupError):
+    """Something looked up by id does not exist."""
+
+    code = "resource_not_found"
+    kind = "resource"
+
+    def __init__(self, resource_id: str) -> None:
+        super().__init__(f"{self.kind} {resource_id!r} was not found")
+        self.resource_id = resource_id
+
+
+class UserNotFound(NotFound):
+    """No user with this id."""
+
+    kind = "user"
+
+
+class SessionNotFound(NotFound):
+    """No session with this id."""
+
+    kind = "session"
+
+
+class SignUpNotFound(NotFound):
+    """No sign-up with this id."""
+
+    kind = "sign-up"
+
+
+class TemplateNotFound(NotFound):
+    """No named template with this name."""
+
+    kind = "template"
+
+
+class Conflict(SessionClaimsError):
+    """The request conflicts with the current state of a resource."""
+
+    code = "conflict"
+
+
+class SignUpAlreadyCompleted(Conflict):
+    """A sign-up can be completed once."""
+
+
+class SessionNotActive(Conflict):
+    """The session is revoked, ended or expired."""
+
+
+class StoreUnavailable(SessionClaimsError):
+    """The store cannot be reached. Nothing was written."""

@@ -1,0 +1,134 @@
+"""The values ``sessionclaims`` hands out: users, sessions, sign-ups and new sessions.
+
+All of them are immutable. Times are integers in Unix **milliseconds**, as in the HTTP
+API, so a value read in Python and the same value read over HTTP compare equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+
+SessionStatus = Literal["active", "revoked", "ended", "expired"]
+SignUpStatus = Literal["pending", "complete"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """A read-only view of a private copy of ``value`` (top level)."""
+    if not value:
+        return _EMPTY
+    return MappingProxyType(dict(value))
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A user and the three tiers of their metadata."""
+
+    id: str
+    external_id: str | None
+    created_at: int
+    updated_at: int
+    public_metadata: Mapping[str, Any]
+    private_metadata: Mapping[str, Any]
+    unsafe_metadata: Mapping[str, Any]
+
+    @property
+    def trusted_metadata(self) -> Mapping[str, Any]:
+        """Alias of ``public_metadata`` (the trusted / untrusted spelling)."""
+        return self.public_metadata
+
+    @property
+    def untrusted_metadata(self) -> Mapping[str, Any]:
+        """Alias of ``unsafe_metadata`` (the trusted / untrusted spelling)."""
+        return self.unsafe_metadata
+
+    def to_dict(self, *, include_private: bool = True) -> dict[str, Any]:
+        """The HTTP API's user object. Frontend answers pass ``include_private=False``:
+        the key ``private_metadata`` is then absent, not empty."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "object": "user",
+            "external_id": self.external_id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "public_metadata": dict(self.public_metadata),
+        }
+        if include_private:
+            data["private_metadata"] = dict(self.private_metadata)
+        data["unsafe_metadata"] = dict(self.unsafe_metadata)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A signed-in session of one user."""
+
+    id: str
+    user_id: str
+    status: SessionStatus
+    created_at: int
+    expire_at: int
+    last_active_at: int
+    origin: str | None = None
+    """The origin the session was created for; becomes the tokens' ``azp``."""
+
+    @property
+    def is_active(self) -> bool:
+        """True while the session may mint tokens."""
+        return self.status == "active"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The HTTP API's session object."""
+        return {
+            "id": self.id,
+            "object": "session",
+            "user_id": self.user_id,
+            "status": self.status,
+            "created_at": self.created_at,
+            "expire_at": self.expire_at,
+            "last_active_at": self.last_active_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SignUp:
+    """A sign-up in progress: it holds the unsafe metadata collected while onboarding."""
+
+    id: str
+    status: SignUpStatus
+    unsafe_metadata: Mapping[str, Any]
+    created_at: int
+    user_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The HTTP API's sign-up object."""
+        return {
+            "id": self.id,
+            "object": "sign_up",
+            "status": self.status,
+            "unsafe_metadata": dict(self.unsafe_metadata),
+            "created_at": self.created_at,
+            "user_id": self.user_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """What creating a session returns: the session, its first token and the refresh
+    credential (shown once; only its hash is stored)."""
+
+    session: Session
+    token: str
+    refresh_credential: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The HTTP API's answer to ``POST /v1/sessions``."""
+        return {
+            "session": self.session.to_dict(),
+            "token": self.token,
+            "refresh_credential": self.refresh_credential,
+        }

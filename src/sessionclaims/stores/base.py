@@ -1,0 +1,269 @@
+"""The store contract: what every store (SQLite, PostgreSQL) persists and how.
+
+A store is persistence only. It knows nothing of templates, tokens or HTTP; the
+:class:`~sessionclaims.Backend` decides *what* to write and the store makes each write
+atomic. Every method is a coroutine and never blocks the event loop.
+
+Rules every implementation keeps (the contract test suite in ``tests/stores/`` checks
+them against every store):
+
+* Times are integers in Unix milliseconds, passed in by the caller (the clock is the
+  backend's, so tests can move it).
+* ``update_user`` is an atomic read-modify-write: ``mutate`` is called with the current
+  record inside a transaction that holds the user's row lock; if it raises, nothing is
+  written and the exception propagates. Concurrent updates never lose one another.
+* Any write that changes a user's ``version``, deletes a user, or moves a session out of
+  ``active`` appends to the change log **in the same transaction**. Key changes append a
+  ``keys`` change. Sequence numbers only grow.
+* Metadata is stored as compact JSON text exactly as :func:`dump_metadata` writes it,
+  so an untouched user reads back byte for byte.
+* A store that cannot reach its database raises :class:`~sessionclaims.StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ..models import Session, SessionStatus, SignUp, SignUpStatus, User, frozen_mapping
+
+ChangeKind = Literal["user", "user_deleted", "session", "keys"]
+
+
+def dump_metadata(value: Mapping[str, Any]) -> str:
+    """The one storage form of a metadata tier: compact, UTF-8, key order kept."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def load_metadata(text: str) -> dict[str, Any]:
+    """Inverse of :func:`dump_metadata`."""
+    value = json.loads(text)
+    if not isinstance(value, dict):  # pragma: no cover - only we write these columns
+        raise ValueError("stored metadata is not an object")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A stored user. ``version`` is the token-relevant version: it grows whenever a
+    write changes what this user's session token would contain."""
+
+    id: str
+    external_id: str | None
+    created_at: int
+    updated_at: int
+    public_metadata: dict[str, Any]
+    private_metadata: dict[str, Any]
+    unsafe_metadata: dict[str, Any]
+    version: int = 1
+
+    def to_user(self) -> User:
+        """The public, immutable :class:`~sessionclaims.User`."""
+        return User(
+            id=self.id,
+            external_id=self.external_id,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            public_metadata=frozen_mapping(self.public_metadata),
+            private_metadata=frozen_mapping(self.private_metadata),
+            unsafe_metadata=frozen_mapping(self.unsafe_metadata),
+        )
+
+    def evolve(self, **changes: Any) -> UserRecord:
+        """A copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A stored session. ``refresh_hash`` is the SHA-256 of the refresh credential; the
+    credential itself is never stored. ``status`` is the stored status: ``active`` past
+    ``expire_at`` reads as ``expired`` (see :meth:`effective_status`)."""
+
+    id: str
+    user_id: str
+    status: SessionStatus
+    created_at: int
+    expire_at: int
+    last_active_at: int
+    refresh_hash: bytes
+    origin: str | None = None
+
+    def effective_status(self, now_ms: int) -> SessionStatus:
+        """``expired`` for an active session whose ``expire_at`` has passed."""
+        if self.status == "active" and now_ms >= self.expire_at:
+            return "expired"
+        return self.status
+
+    def to_session(self, now_ms: int) -> Session:
+        """The public :class:`~sessionclaims.Session`, with its effective status."""
+        return Session(
+            id=self.id,
+            user_id=self.user_id,
+            status=self.effective_status(now_ms),
+            created_at=self.created_at,
+            expire_at=self.expire_at,
+            last_active_at=self.last_active_at,
+            origin=self.origin,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SignUpRecord:
+    """A stored sign-up."""
+
+    id: str
+    status: SignUpStatus
+    unsafe_metadata: dict[str, Any]
+    created_at: int
+    user_id: str | None = None
+
+    def to_sign_up(self) -> SignUp:
+        """The public :class:`~sessionclaims.SignUp`."""
+        return SignUp(
+            id=self.id,
+            status=self.status,
+            unsafe_metadata=frozen_mapping(self.unsafe_metadata),
+            created_at=self.created_at,
+            user_id=self.user_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """A stored signing key. ``private_key`` is PKCS#8 PEM, or an encrypted envelope of it
+    when a key-encryption secret is configured (the store does not care which).
+    ``retire_at`` is when the key stops verifying (``None`` while it is the signer or
+    has no end yet)."""
+
+    kid: str
+    alg: str
+    private_key: bytes
+    public_jwk: str
+    created_at: int
+    retire_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRecord:
+    """One entry of the change log: the feed that keeps every process's view fresh."""
+
+    seq: int
+    kind: ChangeKind
+    user_id: str | None
+    session_id: str | None
+    version: int | None
+    created_at: int
+
+
+UserMutation = Callable[[UserRecord], UserRecord]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The async persistence contract shared by every store."""
+
+    url: str
+    """The store's URL with any password removed (safe to log)."""
+
+    async def open(self) -> None:
+        """Connect and apply pending schema migrations. Idempotent."""
+
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    # -- users ------------------------------------------------------------------------
+    async def insert_user(self, user: UserRecord) -> None:
+        """Insert a new user."""
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        """The user, or ``None``."""
+
+    async def list_users(self, *, limit: int, offset: int) -> tuple[list[UserRecord], int]:
+        """A page of users, oldest first, and the total count."""
+
+    async def update_user(
+        self, user_id: str, mutate: UserMutation, *, now_ms: int
+    ) -> tuple[UserRecord, UserRecord]:
+        """Atomic read-modify-write; returns ``(before, after)``.
+
+        Raises :class:`~sessionclaims.UserNotFound`. If ``after.version`` differs from
+        ``before.version`` a ``user`` change is appended in the same transaction.
+        ``mutate`` returning its argument unchanged writes nothing."""
+
+    async def delete_user(self, user_id: str, *, now_ms: int) -> list[str]:
+        """Delete the user, revoke its active sessions, append a ``user_deleted`` change;
+        return the revoked session ids. Raises :class:`~sessionclaims.UserNotFound`."""
+
+    # -- sessions ---------------------------------------------------------------------
+    async def insert_session(self, session: SessionRecord) -> None:
+        """Insert a new session (its user exists)."""
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        """The session, or ``None``."""
+
+    async def list_sessions(
+        self,
+        *,
+        user_id: str | None,
+        status: SessionStatus | None,
+        now_ms: int,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[SessionRecord], int]:
+        """A page of sessions, oldest first, filtered by user and *effective* status."""
+
+    async def end_session(
+        self, session_id: str, status: SessionStatus, *, now_ms: int
+    ) -> SessionRecord:
+        """Move an active session to ``revoked``, ``ended`` or ``expired`` and append a
+        ``session`` change. Raises :class:`~sessionclaims.SessionNotFound`, or
+        :class:`~sessionclaims.SessionNotActive` when it is no longer active."""
+
+    async def touch_session(self, session_id: str, *, now_ms: int) -> None:
+        """Set ``last_active_at`` (no change-log entry)."""
+
+    # -- sign-ups ---------------------------------------------------------------------
+    async def insert_sign_up(self, sign_up: SignUpRecord) -> None:
+        """Insert a new sign-up."""
+
+    async def get_sign_up(self, sign_up_id: str) -> SignUpRecord | None:
+        """The sign-up, or ``None``."""
+
+    async def complete_sign_up(
+        self, sign_up_id: str, user: UserRecord, session: SessionRecord, *, now_ms: int
+    ) -> None:
+        """Atomically insert ``user`` and ``session`` and mark the sign-up complete.
+        Raises :class:`~sessionclaims.SignUpNotFound` or
+        :class:`~sessionclaims.SignUpAlreadyCompleted` (then nothing is written)."""
+
+    # -- signing keys -----------------------------------------------------------------
+    async def list_keys(self) -> list[KeyRecord]:
+        """Every stored key, oldest first."""
+
+    async def insert_key(self, key: KeyRecord, *, retire_others_at: int | None) -> None:
+        """Insert ``key``; when ``retire_others_at`` is given, every other key without a
+        ``retire_at`` gets it. Appends a ``keys`` change. One transaction."""
+
+    async def delete_retired_keys(self, *, now_ms: int) -> int:
+        """Delete keys whose ``retire_at`` has passed; append a ``keys`` change if any."""
+
+    # -- change log -------------------------------------------------------------------
+    async def changes_since(self, seq: int, *, limit: int = 1000) -> list[ChangeRecord]:
+        """Changes with a sequence number above ``seq``, in order."""
+
+    async def last_change_seq(self) -> int:
+        """The highest sequence number written so far (0 when empty)."""
+
+    async def prune_changes(self, *, before_ms: int) -> int:
+        """Delete change-log entries older than ``before_ms``; keep the newest one."""
+
+
+class ChangeListener(Protocol):
+    """Optional: stores that can push changes (PostgreSQL LISTEN/NOTIFY) implement it."""
+
+    async def listen(self, on_change: Callable[[], Awaitable[None]]) -> None:
+        """Call ``on_change`` whenever another instance may have written a change; the
+        caller then reads :meth:`Store.changes_since`. Runs until cancelled."""
