@@ -7,7 +7,8 @@
     ├── KeyFormatError              key material (PEM, JWK, JWKS) cannot be used
     ├── TemplateError               a claims template failed its load-time check (.path, .column)
     ├── TokenError                  a token was refused (.reason: "token-expired", ...)
-    ├── MetadataError               a metadata write was refused (.code, .param, .status)
+    ├── InvalidRequest              input refused (.code, .param, .status; HTTP 4xx)
+    │   └── MetadataError           a metadata write was refused
     ├── NotFound                    (.code = "resource_not_found")
     │   ├── UserNotFound
     │   ├── SessionNotFound
@@ -62,11 +63,11 @@ class TokenError(SessionClaimsError):
         self.reason = reason
 
 
-class MetadataError(SessionClaimsError, ValueError):
-    """A metadata write was refused; nothing was written.
+class InvalidRequest(SessionClaimsError, ValueError):
+    """Input was refused; nothing was written.
 
-    ``code`` is the error code of the HTTP API (``metadata_too_large``), ``param`` the
-    field it concerns (``public_metadata``) and ``status`` the HTTP status it maps to.
+    ``code`` is the error code of the HTTP API (``invalid_origin``), ``param`` the
+    field it concerns and ``status`` the HTTP status it maps to.
     """
 
     def __init__(
@@ -82,6 +83,14 @@ class MetadataError(SessionClaimsError, ValueError):
     def meta(self) -> dict[str, Any]:
         """The ``meta`` object of the HTTP error format."""
         return {"param": self.param} if self.param else {}
+
+
+class MetadataError(InvalidRequest):
+    """A metadata write was refused; nothing was written.
+
+    ``code`` is the error code of the HTTP API (``metadata_too_large``), ``param`` the
+    field it concerns (``public_metadata``) and ``status`` the HTTP status it maps to.
+    """
 
 
 class NotFound(SessionClaimsError, LookupError):

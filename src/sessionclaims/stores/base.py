@@ -18,6 +18,8 @@ them against every store):
 * Metadata is stored as compact JSON text exactly as :func:`dump_metadata` writes it,
   so an untouched user reads back byte for byte.
 * A store that cannot reach its database raises :class:`~sessionclaims.StoreUnavailable`.
+* Inserting a record whose id (or ``kid``) is already stored raises
+  :class:`DuplicateRecord` and writes nothing.
 """
 
 from __future__ import annotations
@@ -27,9 +29,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from .._errors import Conflict
 from ..models import Session, SessionStatus, SignUp, SignUpStatus, User, frozen_mapping
 
 ChangeKind = Literal["user", "user_deleted", "session", "keys"]
+
+
+class DuplicateRecord(Conflict):
+    """A record with this id (a user, session or sign-up id, a key's ``kid``) is already
+    stored. Nothing was written. The message names the table and the id."""
 
 
 def dump_metadata(value: Mapping[str, Any]) -> str:
@@ -191,15 +199,22 @@ class Store(Protocol):
 
         Raises :class:`~sessionclaims.UserNotFound`. If ``after.version`` differs from
         ``before.version`` a ``user`` change is appended in the same transaction.
-        ``mutate`` returning its argument unchanged writes nothing."""
+        ``mutate`` returning its argument unchanged (or an equal record: same fields and
+        the same stored JSON text for every tier) writes nothing. ``mutate`` gets a
+        private copy, so mutating its dictionaries in place cannot corrupt ``before``;
+        it must not change ``id`` (:class:`ValueError`)."""
 
     async def delete_user(self, user_id: str, *, now_ms: int) -> list[str]:
-        """Delete the user, revoke its active sessions, append a ``user_deleted`` change;
-        return the revoked session ids. Raises :class:`~sessionclaims.UserNotFound`."""
+        """Delete the user, revoke its sessions whose stored status is ``active`` (the
+        session rows stay, so they read back as ``revoked``), append one ``user_deleted``
+        change; return the revoked session ids, oldest first. Raises
+        :class:`~sessionclaims.UserNotFound`."""
 
     # -- sessions ---------------------------------------------------------------------
     async def insert_session(self, session: SessionRecord) -> None:
-        """Insert a new session (its user exists)."""
+        """Insert a new session. Raises :class:`~sessionclaims.UserNotFound` when its user
+        does not exist (checked in the same transaction, so a session can never be
+        created for a user that a concurrent ``delete_user`` removed)."""
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
         """The session, or ``None``."""
@@ -219,11 +234,16 @@ class Store(Protocol):
         self, session_id: str, status: SessionStatus, *, now_ms: int
     ) -> SessionRecord:
         """Move an active session to ``revoked``, ``ended`` or ``expired`` and append a
-        ``session`` change. Raises :class:`~sessionclaims.SessionNotFound`, or
-        :class:`~sessionclaims.SessionNotActive` when it is no longer active."""
+        ``session`` change; return the updated record. Raises
+        :class:`~sessionclaims.SessionNotFound`, or :class:`~sessionclaims.SessionNotActive`
+        (nothing written) when its *effective* status at ``now_ms`` is not ``active``;
+        the one exception is ``status="expired"``, which records the expiry of a stored
+        ``active`` session whose ``expire_at`` has passed. ``status="active"`` is a
+        :class:`ValueError`."""
 
     async def touch_session(self, session_id: str, *, now_ms: int) -> None:
-        """Set ``last_active_at`` (no change-log entry)."""
+        """Set ``last_active_at`` to ``now_ms`` unless it is already later (no change-log
+        entry). Raises :class:`~sessionclaims.SessionNotFound`."""
 
     # -- sign-ups ---------------------------------------------------------------------
     async def insert_sign_up(self, sign_up: SignUpRecord) -> None:
@@ -235,9 +255,10 @@ class Store(Protocol):
     async def complete_sign_up(
         self, sign_up_id: str, user: UserRecord, session: SessionRecord, *, now_ms: int
     ) -> None:
-        """Atomically insert ``user`` and ``session`` and mark the sign-up complete.
-        Raises :class:`~sessionclaims.SignUpNotFound` or
-        :class:`~sessionclaims.SignUpAlreadyCompleted` (then nothing is written)."""
+        """Atomically insert ``user`` and ``session`` and mark the sign-up complete (its
+        ``user_id`` becomes ``user.id``). Raises :class:`~sessionclaims.SignUpNotFound`,
+        :class:`~sessionclaims.SignUpAlreadyCompleted` or :class:`DuplicateRecord` (then
+        nothing is written); :class:`ValueError` if ``session`` is not ``user``'s."""
 
     # -- signing keys -----------------------------------------------------------------
     async def list_keys(self) -> list[KeyRecord]:
@@ -248,7 +269,8 @@ class Store(Protocol):
         ``retire_at`` gets it. Appends a ``keys`` change. One transaction."""
 
     async def delete_retired_keys(self, *, now_ms: int) -> int:
-        """Delete keys whose ``retire_at`` has passed; append a ``keys`` change if any."""
+        """Delete keys whose ``retire_at`` has passed (``retire_at <= now_ms``); append a
+        ``keys`` change if any; return how many were deleted."""
 
     # -- change log -------------------------------------------------------------------
     async def changes_since(self, seq: int, *, limit: int = 1000) -> list[ChangeRecord]:
@@ -258,12 +280,21 @@ class Store(Protocol):
         """The highest sequence number written so far (0 when empty)."""
 
     async def prune_changes(self, *, before_ms: int) -> int:
-        """Delete change-log entries older than ``before_ms``; keep the newest one."""
+        """Delete change-log entries older than ``before_ms``; keep the newest one (so
+        :meth:`last_change_seq` never goes back); return how many were deleted."""
 
 
+@runtime_checkable
 class ChangeListener(Protocol):
-    """Optional: stores that can push changes (PostgreSQL LISTEN/NOTIFY) implement it."""
+    """Optional: stores that can push changes (PostgreSQL LISTEN/NOTIFY) implement it.
+    Check with ``isinstance(store, ChangeListener)``."""
 
     async def listen(self, on_change: Callable[[], Awaitable[None]]) -> None:
         """Call ``on_change`` whenever another instance may have written a change; the
-        caller then reads :meth:`Store.changes_since`. Runs until cancelled."""
+        caller then reads :meth:`Store.changes_since`. Runs until cancelled.
+
+        ``on_change`` is also called once each time listening starts or resumes after a
+        lost connection, so the caller catches up on anything written while it was not
+        listening. Calls never overlap; notifications that arrive while one runs are
+        coalesced into one more call. An exception from ``on_change`` is logged and the
+        call is retried later; the listener keeps running."""

@@ -1,0 +1,66 @@
+"""sessionclaims: user claims in short-lived session JWTs for any ASGI app.
+
+Public metadata projected into session tokens through templates; a middleware that
+verifies them and sets ``request.auth``; tokens reissued on the next request after a
+backend update changes what they would contain.
+"""
+
+from .__about__ import __version__
+from ._errors import (
+    ConfigurationError,
+    Conflict,
+    InvalidRequest,
+    KeyFormatError,
+    MetadataError,
+    NotFound,
+    SessionClaimsError,
+    SessionNotActive,
+    SessionNotFound,
+    SignUpAlreadyCompleted,
+    SignUpNotFound,
+    StoreUnavailable,
+    TemplateError,
+    TemplateNotFound,
+    TokenError,
+    UserNotFound,
+)
+from .auth import Auth, AuthUser
+from .backend import Backend
+from .keys import KeySet, PublicKey, SigningKey
+from .middleware import SessionClaimsMiddleware
+from .models import NewSession, Session, SignUp, User
+from .tokens import TokenVerifier, VerifiedToken, VerifyOptions
+
+__all__ = [
+    "Auth",
+    "AuthUser",
+    "Backend",
+    "ConfigurationError",
+    "Conflict",
+    "InvalidRequest",
+    "KeyFormatError",
+    "KeySet",
+    "MetadataError",
+    "NewSession",
+    "NotFound",
+    "PublicKey",
+    "Session",
+    "SessionClaimsError",
+    "SessionClaimsMiddleware",
+    "SessionNotActive",
+    "SessionNotFound",
+    "SignUp",
+    "SignUpAlreadyCompleted",
+    "SignUpNotFound",
+    "SigningKey",
+    "StoreUnavailable",
+    "TemplateError",
+    "TemplateNotFound",
+    "TokenError",
+    "TokenVerifier",
+    "User",
+    "UserNotFound",
+    "VerifiedToken",
+    "VerifyOptions",
+    "__version__",
+]

@@ -1,0 +1,53 @@
+"""What the backend's resources share: store, settings, issuer, freshness, clock."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from ._issuer import Issuer
+    from ._keystore import KeyManager
+    from .config import Settings
+    from .freshness import Freshness
+    from .metadata import MetadataLimits
+    from .stores.base import Store
+
+__all__ = ["Context", "Page", "new_id"]
+
+T = TypeVar("T")
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+
+
+def new_id(prefix: str) -> str:
+    """``prefix_`` + 26 random base32 characters (130 bits)."""
+    return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(26))
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a listing and the total count."""
+
+    data: list[T]
+    total_count: int
+
+
+@dataclass(slots=True)
+class Context:
+    """The parts of a :class:`~sessionclaims.Backend` its resources work with."""
+
+    store: Store
+    settings: Settings
+    limits: MetadataLimits
+    issuer: Issuer
+    freshness: Freshness
+    keys: KeyManager
+    clock: Callable[[], float]
+    ensure_open: Callable[[], Awaitable[None]]
+
+    def now_ms(self) -> int:
+        """The injected clock, in Unix milliseconds."""
+        return int(self.clock() * 1000)

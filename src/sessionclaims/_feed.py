@@ -1,0 +1,130 @@
+"""The change feed: how a process learns of writes made by other processes.
+
+It reads the store's change log by sequence number and feeds the freshness map. SQLite
+stores are polled every ``poll_interval`` (≤ 1 s, the freshness bound); stores that push
+notifications (PostgreSQL LISTEN/NOTIFY) also wake it at once, and after a lost
+connection it catches up from the log by sequence number. Notifications are an
+optimisation; the log is the truth. Old log entries are pruned now and then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from ._errors import StoreUnavailable
+from .freshness import Freshness
+from .stores.base import ChangeListener, ChangeRecord, Store
+
+__all__ = ["ChangeFeed"]
+
+logger = logging.getLogger("sessionclaims.feed")
+
+_PRUNE_EVERY = 60.0
+
+
+class ChangeFeed:
+    """Follows the change log of ``store`` into ``freshness``."""
+
+    def __init__(
+        self,
+        store: Store,
+        freshness: Freshness,
+        *,
+        poll_interval: float,
+        clock: Callable[[], float],
+        on_keys_changed: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._store = store
+        self._freshness = freshness
+        self._poll_interval = poll_interval
+        self._clock = clock
+        self._on_keys_changed = on_keys_changed
+        self._last_seq = 0
+        self._lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_prune = 0.0
+        self.healthy = True
+        """False while the store cannot be read; the view is then possibly behind."""
+
+    @property
+    def last_seq(self) -> int:
+        """The newest change this process has applied."""
+        return self._last_seq
+
+    async def start(self) -> None:
+        """Catch up on the changes within the freshness horizon, then follow the log."""
+        horizon_ms = int((self._clock() - self._freshness.horizon) * 1000)
+        await self._catch_up(min_created_at=horizon_ms)
+        self._tasks.append(asyncio.ensure_future(self._poll_forever()))
+        if isinstance(self._store, ChangeListener) and hasattr(self._store, "listen"):
+            self._tasks.append(asyncio.ensure_future(self._store.listen(self.poll_once)))
+
+    async def stop(self) -> None:
+        """Stop following."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    async def poll_once(self) -> None:
+        """Apply every change written since the last one applied."""
+        await self._catch_up(min_created_at=None)
+
+    async def _catch_up(self, *, min_created_at: int | None) -> None:
+        async with self._lock:
+            keys_changed = False
+            while True:
+                changes = await self._store.changes_since(self._last_seq, limit=1000)
+                for change in changes:
+                    if min_created_at is None or change.created_at >= min_created_at:
+                        keys_changed |= self._apply(change)
+                    self._last_seq = max(self._last_seq, change.seq)
+                if len(changes) < 1000:
+                    break
+            if keys_changed:
+                await self._on_keys_changed()
+
+    def _apply(self, change: ChangeRecord) -> bool:
+        at = change.created_at / 1000
+        if change.kind == "user" and change.user_id is not None and change.version is not None:
+            self._freshness.user_changed(change.user_id, change.version, at)
+        elif change.kind == "user_deleted" and change.user_id is not None:
+            self._freshness.user_deleted(change.user_id, at)
+        elif change.kind == "session" and change.session_id is not None:
+            self._freshness.session_ended(change.session_id, at)
+        elif change.kind == "keys":
+            return True
+        return False
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_interval)
+            try:
+                await self.poll_once()
+                await self._maybe_prune()
+            except StoreUnavailable as exc:
+                if self.healthy:
+                    logger.error("change feed: store unavailable (%s); retrying", exc)
+                self.healthy = False
+                continue
+            except Exception:  # the feed must outlive any single bad poll
+                logger.exception("change feed: poll failed; retrying")
+                self.healthy = False
+                continue
+            if not self.healthy:
+                logger.warning("change feed: store reachable again; caught up to %d",
+                               self._last_seq)
+            self.healthy = True
+
+    async def _maybe_prune(self) -> None:
+        now = self._clock()
+        if now - self._last_prune < _PRUNE_EVERY:
+            return
+        self._last_prune = now
+        keep = max(2 * self._freshness.horizon, 600.0)
+        await self._store.prune_changes(before_ms=int((now - keep) * 1000))

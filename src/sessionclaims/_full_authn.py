@@ -1,0 +1,185 @@
+"""Full mode: verification with the backend's keys, freshness, reissue and revocation.
+
+For each request (tokens.md, "Freshness and reissue"):
+
+1. fresh, verified token → ``Auth`` from its claims; **no store call**;
+2. stale token of an active session → a new token is rendered and signed; this request's
+   ``Auth`` already holds the new claims and the response carries the token
+   (``X-Session-Token`` always, ``Set-Cookie: __session`` when it came from the cookie);
+   the same stale token sent again gets the same new token from a small cache;
+3. expired (or absent) token + a valid refresh credential cookie → same as 2;
+4. revoked / ended / deleted → signed out, ``session-revoked``, cookies cleared;
+5. store unreachable when 2–4 need it → signed out, ``store-unavailable``, logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from cachetools import TLRUCache
+
+from ._authn import Outcome
+from ._errors import (
+    SessionClaimsError,
+    SessionNotActive,
+    SessionNotFound,
+    StoreUnavailable,
+    TokenError,
+)
+from ._issuer import VERSION_CLAIM
+from .auth import Auth
+from .cookies import REFRESH_COOKIE, clear_cookie_headers, is_secure, session_cookie
+from .freshness import FRESH, REVOKED
+from .tokens import VerifiedToken
+
+if TYPE_CHECKING:
+    from .backend import Backend
+
+__all__ = ["BackendAuthenticator"]
+
+logger = logging.getLogger("sessionclaims.middleware")
+
+Scope = Mapping[str, Any]
+
+
+class BackendAuthenticator:
+    """The authenticator of ``SessionClaimsMiddleware(app, backend=backend)``."""
+
+    def __init__(self, backend: Backend, *, scopes_claim: str | None = "role") -> None:
+        self.backend = backend
+        self.scopes_claim = scopes_claim
+        self._reissued: TLRUCache[str, tuple[str, VerifiedToken]] = TLRUCache(
+            maxsize=10_000, ttu=lambda _k, v, _now: float(v[1].exp), timer=backend.clock
+        )
+
+    # -- the hot path -------------------------------------------------------------------
+    def authenticate_fast(self, token: str, from_cookie: bool) -> Auth | None:
+        backend = self.backend
+        keys = backend.keys
+        if not keys.loaded:
+            return None
+        try:
+            verified = backend.verifier.verify(token, keys.key_set, from_cookie=from_cookie)
+        except TokenError:
+            return None
+        version = verified.claims.get(VERSION_CLAIM)
+        if type(version) is not int:
+            return None
+        if backend.freshness.check(verified.sub, verified.sid, version, verified.iat) != FRESH:
+            return None
+        return Auth(verified.claims, scopes_claim=self.scopes_claim)
+
+    # -- everything else ----------------------------------------------------------------
+    async def authenticate(
+        self, scope: Scope, token: str | None, from_cookie: bool, cookies: Mapping[str, str]
+    ) -> Outcome:
+        backend = self.backend
+        try:
+            await backend.ensure_open()
+        except StoreUnavailable as exc:
+            logger.error("store unavailable while opening the backend: %s", exc)
+            return Outcome(Auth.signed_out("store-unavailable"))
+        refresh = cookies.get(REFRESH_COOKIE)
+        if token is None:
+            if refresh:
+                return await self._from_refresh(scope, refresh, "token-missing")
+            return Outcome(Auth.signed_out("token-missing"))
+        try:
+            verified = await self._verify(token, from_cookie)
+        except TokenError as exc:
+            if exc.reason == "token-expired" and refresh:
+                return await self._from_refresh(scope, refresh, exc.reason)
+            return Outcome(Auth.signed_out(exc.reason))
+        version = verified.claims.get(VERSION_CLAIM)
+        if type(version) is not int:
+            return Outcome(Auth.signed_out("token-not-a-session-token"))
+        state = backend.freshness.check(verified.sub, verified.sid, version, verified.iat)
+        if state == FRESH:
+            return Outcome(self._auth(verified))
+        if state == REVOKED:
+            return self._revoked(scope)
+        return await self._reissue(scope, verified, from_cookie=from_cookie)
+
+    async def _verify(self, token: str, from_cookie: bool) -> VerifiedToken:
+        backend = self.backend
+        try:
+            return backend.verifier.verify(token, backend.keys.key_set, from_cookie=from_cookie)
+        except TokenError as exc:
+            if exc.reason != "token-unknown-key" or not await backend.reload_keys_for_unknown_kid():
+                raise
+        return backend.verifier.verify(token, backend.keys.key_set, from_cookie=from_cookie)
+
+    def _auth(self, verified: VerifiedToken) -> Auth:
+        return Auth(verified.claims, scopes_claim=self.scopes_claim)
+
+    def _revoked(self, scope: Scope) -> Outcome:
+        return Outcome(
+            Auth.signed_out("session-revoked"), clear_cookie_headers(secure=is_secure(scope))
+        )
+
+    def _issued(self, scope: Scope, token: str, verified: VerifiedToken, cookie: bool) -> Outcome:
+        headers = [(b"x-session-token", token.encode("ascii"))]
+        if cookie:
+            max_age = max(verified.exp - verified.iat, 0)
+            value = session_cookie(token, max_age=max_age, secure=is_secure(scope))
+            headers.append((b"set-cookie", value.encode("latin-1")))
+        return Outcome(self._auth(verified), headers)
+
+    async def _reissue(self, scope: Scope, stale: VerifiedToken, *, from_cookie: bool) -> Outcome:
+        backend = self.backend
+        cached = self._reissued.get(stale.token)
+        if cached is not None:
+            token, verified = cached
+            version = verified.claims[VERSION_CLAIM]
+            if backend.freshness.check(verified.sub, verified.sid, version, verified.iat) == FRESH:
+                return self._issued(scope, token, verified, from_cookie)
+        if stale.sid is None:
+            return self._revoked(scope)
+        outcome = await self._issue_for(scope, stale.sid, from_cookie, expect_user=stale.sub)
+        issued = outcome.auth
+        if issued.is_signed_in and outcome.headers:
+            token = outcome.headers[0][1].decode("ascii")
+            self._reissued[stale.token] = (token, backend.verifier.remember(token))
+        return outcome
+
+    async def _from_refresh(self, scope: Scope, refresh: str, reason: str) -> Outcome:
+        backend = self.backend
+        try:
+            record = await backend.sessions.check_refresh_credential(refresh)
+        except TokenError:
+            return Outcome(Auth.signed_out(reason))
+        except StoreUnavailable as exc:
+            logger.error("store unavailable during refresh: %s", exc)
+            return Outcome(Auth.signed_out("store-unavailable"))
+        return await self._issue_for(scope, record.id, True, expect_user=None, touch=True)
+
+    async def _issue_for(
+        self,
+        scope: Scope,
+        session_id: str,
+        cookie: bool,
+        *,
+        expect_user: str | None,
+        touch: bool = False,
+    ) -> Outcome:
+        backend = self.backend
+        try:
+            record, user = await backend.sessions.active(session_id)
+            if expect_user is not None and record.user_id != expect_user:
+                return self._revoked(scope)
+            token = backend.issuer.session_token(user, record)
+            if touch:
+                await backend.store.touch_session(record.id, now_ms=int(backend.clock() * 1000))
+        except (SessionNotActive, SessionNotFound):
+            backend.freshness.session_ended(session_id, backend.clock())
+            return self._revoked(scope)
+        except StoreUnavailable as exc:
+            logger.error("store unavailable: cannot reissue session %s: %s", session_id, exc)
+            return Outcome(Auth.signed_out("store-unavailable"))
+        except SessionClaimsError as exc:  # e.g. a token over budget after a config change
+            logger.error("cannot reissue session %s: %s", session_id, exc)
+            return Outcome(Auth.signed_out("reissue-failed"))
+        verified = backend.verifier.remember(token)
+        return self._issued(scope, token, verified, cookie)

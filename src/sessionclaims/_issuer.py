@@ -1,0 +1,188 @@
+"""Minting tokens: standard claims + rendered template, signed by the current key.
+
+Session tokens carry ``iss sub sid iat nbf exp azp v ver`` (tokens.md) and the session
+template's claims; named-template tokens carry ``iss sub sid iat nbf exp azp aud`` and
+theirs. A session token never exceeds ``max_token_bytes``: writes that would push it over
+are refused before anything is stored (:meth:`Issuer.check_budget`), and
+:meth:`Issuer.session_token` refuses to emit one as a last guard.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ._errors import MetadataError, TemplateNotFound
+from ._json import dumps_compact
+from .keys import SigningKey
+from .models import Session, User
+from .stores.base import SessionRecord, UserRecord
+from .templates import CompiledTemplate, NamedTemplate
+
+__all__ = ["TOKEN_FORMAT_VERSION", "VERSION_CLAIM", "Issuer"]
+
+TOKEN_FORMAT_VERSION = 1
+VERSION_CLAIM = "ver"
+
+_SIGNATURE_BYTES = {"ES256": 64, "EdDSA": 64}
+_PLACEHOLDER_SESSION = Session(
+    id="sess_" + "0" * 26,
+    user_id="",
+    status="active",
+    created_at=0,
+    expire_at=0,
+    last_active_at=0,
+)
+
+
+def _b64len(n: int) -> int:
+    return math.ceil(n * 4 / 3)
+
+
+class Issuer:
+    """Renders and signs tokens for one backend configuration."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        session_template: CompiledTemplate,
+        named_templates: Mapping[str, NamedTemplate],
+        token_lifetime: int,
+        clock_skew: int,
+        max_token_bytes: int,
+        authorized_parties: tuple[str, ...],
+        signer: Callable[[], SigningKey],
+        clock: Callable[[], float],
+    ) -> None:
+        self.issuer = issuer
+        self.session_template = session_template
+        self.named_templates = dict(named_templates)
+        self.token_lifetime = token_lifetime
+        self.clock_skew = clock_skew
+        self.max_token_bytes = max_token_bytes
+        self.authorized_parties = authorized_parties
+        self._signer = signer
+        self._clock = clock
+        # The budget is checked for the longest origin a session of this backend may carry.
+        self._budget_azp = "x" * max((len(p) for p in authorized_parties), default=64)
+
+    # -- rendering ----------------------------------------------------------------------
+    def render_session_claims(self, user: User, session: Session | None = None) -> dict[str, Any]:
+        """The session template's claims for ``user`` (no standard claims)."""
+        return self.session_template.render(user, session or _PLACEHOLDER_SESSION)
+
+    def token_relevant_changed(self, before: UserRecord, after: UserRecord) -> bool:
+        """Would the user's session tokens contain something else after this write?"""
+        return self.render_session_claims(before.to_user()) != self.render_session_claims(
+            after.to_user()
+        )
+
+    def session_claims(
+        self,
+        user: UserRecord,
+        session: SessionRecord,
+        *,
+        now: int,
+        lifetime: int | None = None,
+    ) -> dict[str, Any]:
+        """Every claim of a session token issued at ``now`` (seconds)."""
+        exp = now + (lifetime or self.token_lifetime)
+        # A token never outlives its session: it expires with it (minus the leeway the
+        # verifier grants), so "expired session" needs no store call on the hot path.
+        exp = min(exp, session.expire_at // 1000 - self.clock_skew)
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": user.id,
+            "sid": session.id,
+            "iat": now,
+            "nbf": now - self.clock_skew,
+            "exp": exp,
+        }
+        if session.origin:
+            claims["azp"] = session.origin
+        claims["v"] = TOKEN_FORMAT_VERSION
+        claims[VERSION_CLAIM] = user.version
+        claims.update(self.render_session_claims(user.to_user(), session.to_session(now * 1000)))
+        return claims
+
+    # -- signing ------------------------------------------------------------------------
+    def _encode(self, claims: Mapping[str, Any]) -> str:
+        from .tokens import encode_token
+
+        return encode_token(claims, self._signer())
+
+    def session_token(
+        self, user: UserRecord, session: SessionRecord, *, lifetime: int | None = None
+    ) -> str:
+        """A signed session token, or :class:`MetadataError` ``session_token_too_large``."""
+        now = int(self._clock())
+        token = self._encode(self.session_claims(user, session, now=now, lifetime=lifetime))
+        if len(token) > self.max_token_bytes:
+            raise _too_large(len(token), self.max_token_bytes)
+        return token
+
+    def named_token(self, name: str, user: UserRecord, session: SessionRecord) -> str:
+        """A token from the named template ``name`` (its own lifetime, skew and ``aud``)."""
+        template = self.named_templates.get(name)
+        if template is None:
+            raise TemplateNotFound(name)
+        now = int(self._clock())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": user.id,
+            "sid": session.id,
+            "iat": now,
+            "nbf": now - template.clock_skew,
+            "exp": now + template.lifetime,
+        }
+        if session.origin:
+            claims["azp"] = session.origin
+        if template.aud is not None:
+            claims["aud"] = template.aud
+        claims.update(template.template.render(user.to_user(), session.to_session(now * 1000)))
+        return self._encode(claims)
+
+    # -- budget -------------------------------------------------------------------------
+    def estimated_size(self, user: UserRecord) -> int:
+        """Encoded size of this user's session token, for the longest allowed origin."""
+        signer = self._signer()
+        now = int(self._clock())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": user.id,
+            "sid": _PLACEHOLDER_SESSION.id,
+            "iat": now,
+            "nbf": now - self.clock_skew,
+            "exp": now + self.token_lifetime,
+            "azp": self._budget_azp,
+            "v": TOKEN_FORMAT_VERSION,
+            VERSION_CLAIM: user.version + 1,
+        }
+        claims.update(self.render_session_claims(user.to_user()))
+        header = {"alg": signer.alg, "kid": signer.kid, "typ": "JWT"}
+        header_len = _b64len(len(dumps_compact(header).encode()))
+        payload_len = _b64len(len(dumps_compact(claims).encode()))
+        signature = _SIGNATURE_BYTES.get(signer.alg) or _rsa_bytes(signer)
+        return header_len + 1 + payload_len + 1 + _b64len(signature)
+
+    def check_budget(self, user: UserRecord) -> None:
+        """Raise ``session_token_too_large`` if ``user``'s session token would not fit."""
+        size = self.estimated_size(user)
+        if size > self.max_token_bytes:
+            raise _too_large(size, self.max_token_bytes)
+
+
+def _rsa_bytes(key: SigningKey) -> int:
+    modulus = key.public_key.to_jwk().get("n", "")
+    return len(base64.urlsafe_b64decode(modulus + "=" * (-len(modulus) % 4))) or 256
+
+
+def _too_large(size: int, limit: int) -> MetadataError:
+    return MetadataError(
+        "session_token_too_large",
+        f"the session token would be {size} bytes; the limit is {limit} "
+        "(max_token_bytes). Keep less in the metadata the session template reads.",
+    )

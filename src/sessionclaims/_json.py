@@ -1,0 +1,166 @@
+"""Strict JSON for untrusted input (token headers and payloads, HTTP request bodies).
+
+:func:`loads_strict` accepts exactly the JSON texts of RFC 8259 that have a single meaning
+and can be processed safely, and refuses everything else with :class:`JSONError`:
+
+- bytes that are not UTF-8, or that start with a byte order mark;
+- duplicate member names in any object, at any depth (parsers disagree on which one wins,
+  which is how a payload can mean one thing to a verifier and another to an application);
+- ``NaN``, ``Infinity`` and ``-Infinity``, and numbers that overflow to infinity (``1e400``);
+- integers longer than Python's int-from-string limit;
+- nesting deeper than ``max_depth``, checked before parsing by a pre-scan that neither
+  recurses nor loops over characters in Python;
+- lone UTF-16 surrogates (``"\\ud800"``) in strings or names: they cannot be encoded as
+  UTF-8, so such a value would fail later, far from here.
+
+``\\u0000`` is allowed. No other exception (``RecursionError``, ``UnicodeError``,
+``OverflowError``) ever escapes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from typing import Any, NoReturn
+
+__all__ = ["JSONError", "dumps_compact", "loads_strict"]
+
+
+class JSONError(ValueError):
+    """The text is not strict JSON. The message says what is wrong."""
+
+    code = "malformed_json"
+
+
+_BOM = b"\xef\xbb\xbf"
+# Anything that may produce a surrogate in a parsed string: a \uD800-\uDFFF escape, or a
+# surrogate code point already present in a ``str`` input. Only a trigger: a match makes
+# loads_strict inspect the parsed strings, where a valid escaped pair is one character.
+_MAYBE_SURROGATE_RE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+# A string literal, up to its closing quote or, if unterminated, to the end of the text, so
+# that removing every string is linear even on hostile input (possessive quantifiers).
+_STRING_RE = re.compile(r'"(?:[^"\\]++|\\[\s\S]?)*+(?:"|\Z)')
+_NOT_BRACKET_RE = re.compile(r"[^\[\]{}]++")
+
+
+def _refuse(message: str) -> NoReturn:
+    raise JSONError(message)
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise JSONError(f"{name} is not allowed in JSON")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        shown = text if len(text) <= 32 else text[:29] + "..."
+        raise JSONError(f"number {shown} is too large (it overflows to infinity)")
+    return value
+
+
+def _object_from_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                shown = name if len(name) <= 64 else name[:61] + "..."
+                raise JSONError(f"duplicate member name {shown!r}")
+            seen.add(name)
+    return obj
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object_from_pairs,
+    parse_float=_parse_float,
+    parse_constant=_refuse_constant,
+)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+@functools.lru_cache(maxsize=8)
+def _opening_run(length: int) -> re.Pattern[str]:
+    return re.compile(r"\[{%d}" % length)
+
+
+def _check_depth(text: str, max_depth: int) -> None:
+    """Refuse ``text`` if its arrays and objects nest deeper than ``max_depth``.
+
+    Fast path: the depth cannot exceed the number of opening brackets, counted in C.
+    Otherwise strings are removed and the remaining brackets reduced by deleting innermost
+    ``[]`` pairs, one level per pass: after ``d`` passes a text nested ``d`` deep is empty.
+    A pass that removes nothing means unbalanced brackets, which is not JSON either. A run
+    of ``max_depth + 1`` opening brackets ends the scan at once (the usual attack shape).
+    """
+    if text.count("[") + text.count("{") <= max_depth:
+        return
+    brackets = _NOT_BRACKET_RE.sub("", _STRING_RE.sub("", text))
+    brackets = brackets.replace("{", "[").replace("}", "]")
+    too_deep = _opening_run(max_depth + 1)
+    for _ in range(max_depth + 1):
+        if not brackets:
+            return
+        if too_deep.search(brackets) is not None:
+            break
+        reduced = brackets.replace("[]", "")
+        if len(reduced) == len(brackets):
+            _refuse("unbalanced brackets")
+        brackets = reduced
+    _refuse(f"arrays and objects nest deeper than {max_depth} levels")
+
+
+def _check_no_surrogates(value: Any) -> None:
+    """Refuse lone surrogates in any string or member name of a parsed value (no recursion)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE_RE.search(item) is not None:
+                _refuse("a string contains a lone UTF-16 surrogate (\\ud800-\\udfff)")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def loads_strict(data: bytes | str, *, max_depth: int = 64) -> Any:
+    """Parse one strict JSON text; raise :class:`JSONError` for anything refused (see module)."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        raw = bytes(data)
+        if raw.startswith(_BOM):
+            _refuse("JSON must not start with a byte order mark")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise JSONError(f"JSON is not valid UTF-8 (byte {exc.start})") from None
+    elif isinstance(data, str):
+        text = data
+        if text.startswith("\ufeff"):
+            _refuse("JSON must not start with a byte order mark")
+    else:
+        raise JSONError(f"JSON must be bytes or str, not {type(data).__name__}")
+    _check_depth(text, max_depth)
+    try:
+        value = _DECODER.decode(text)
+    except JSONError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise JSONError(
+            f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except (ValueError, RecursionError, OverflowError) as exc:
+        # int-from-str limit (ValueError), or a max_depth set above the interpreter's limit.
+        raise JSONError(f"invalid JSON: {exc}") from None
+    if _MAYBE_SURROGATE_RE.search(text) is not None:
+        _check_no_surrogates(value)
+    return value
+
+
+def dumps_compact(value: Any) -> str:
+    """Serialize to compact JSON: no spaces, UTF-8 characters kept, NaN/Infinity refused."""
+    return _ENCODER.encode(value)

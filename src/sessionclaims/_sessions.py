@@ -1,0 +1,258 @@
+"""``backend.sessions``: sessions, their tokens and refresh credentials.
+
+A session is created after the host app authenticated the person. It returns the first
+token and a refresh credential ``<session id>.<random>``: opaque to clients, stored only
+as a SHA-256 hash, and compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import TYPE_CHECKING
+
+from ._context import Context, Page, new_id
+from ._errors import (
+    InvalidRequest,
+    SessionNotActive,
+    SessionNotFound,
+    SignUpAlreadyCompleted,
+    SignUpNotFound,
+    TokenError,
+)
+from .models import NewSession, Session, SessionStatus
+from .stores.base import SessionRecord, UserRecord
+
+if TYPE_CHECKING:
+    from ._users import SignUpCompletion, UsersResource
+
+__all__ = ["SessionsResource", "hash_refresh_credential"]
+
+MAX_ORIGIN = 255
+_STATUSES = frozenset({"active", "revoked", "ended", "expired"})
+
+
+def hash_refresh_credential(credential: str) -> bytes:
+    """What the store keeps of a refresh credential."""
+    return hashlib.sha256(credential.encode("utf-8", "surrogatepass")).digest()
+
+
+def session_id_of(refresh_credential: str) -> str | None:
+    """The session id a refresh credential names (it is not trusted until checked)."""
+    session_id, sep, secret = refresh_credential.partition(".")
+    if not sep or not secret or not session_id.startswith("sess_") or len(session_id) > 64:
+        return None
+    return session_id
+
+
+class SessionsResource:
+    """Sessions: ``backend.sessions.create_session(user_id)``, ``get_token``, ``revoke_session``..."""
+
+    def __init__(self, ctx: Context, users: UsersResource) -> None:
+        self._ctx = ctx
+        self._users = users
+
+    # -- creating -----------------------------------------------------------------------
+    def _origin(self, origin: str | None) -> str | None:
+        parties = self._ctx.settings.authorized_parties
+        if origin is None:
+            return parties[0] if parties else None
+        if not isinstance(origin, str) or not origin or len(origin) > MAX_ORIGIN:
+            raise InvalidRequest("invalid_origin", "origin must be a short URL origin",
+                                 param="origin")
+        if parties and origin not in parties:
+            raise InvalidRequest(
+                "invalid_origin",
+                f"origin {origin!r} is not one of the authorized parties",
+                param="origin",
+            )
+        return origin
+
+    def _new_record(self, user_id: str, origin: str | None) -> tuple[SessionRecord, str]:
+        ctx = self._ctx
+        now = ctx.now_ms()
+        session_id = new_id("sess")
+        credential = f"{session_id}.{secrets.token_urlsafe(32)}"
+        record = SessionRecord(
+            id=session_id,
+            user_id=user_id,
+            status="active",
+            created_at=now,
+            expire_at=now + ctx.settings.session_lifetime * 1000,
+            last_active_at=now,
+            refresh_hash=hash_refresh_credential(credential),
+            origin=self._origin(origin),
+        )
+        return record, credential
+
+    async def create_session(self, user_id: str, *, origin: str | None = None) -> NewSession:
+        """Create a session for a person the host app has authenticated.
+
+        ``origin`` becomes the tokens' ``azp`` (default: the first authorized party)."""
+        ctx = self._ctx
+        user = await self._users.get_record(user_id)
+        record, credential = self._new_record(user.id, origin)
+        await ctx.store.insert_session(record)
+        token = ctx.issuer.session_token(user, record)
+        return NewSession(record.to_session(ctx.now_ms()), token, credential)
+
+    async def _complete_sign_up(self, sign_up_id: str, origin: str | None) -> SignUpCompletion:
+        from ._users import SignUpCompletion
+
+        ctx = self._ctx
+        await ctx.ensure_open()
+        sign_up = await ctx.store.get_sign_up(sign_up_id)
+        if sign_up is None:
+            raise SignUpNotFound(sign_up_id)
+        if sign_up.status != "pending":
+            raise SignUpAlreadyCompleted(f"sign-up {sign_up_id!r} was completed already")
+        now = ctx.now_ms()
+        user = UserRecord(
+            id=new_id("user"),
+            external_id=None,
+            created_at=now,
+            updated_at=now,
+            public_metadata={},
+            private_metadata={},
+            unsafe_metadata=dict(sign_up.unsafe_metadata),
+        )
+        ctx.issuer.check_budget(user)
+        session, credential = self._new_record(user.id, origin)
+        await ctx.store.complete_sign_up(sign_up_id, user, session, now_ms=now)
+        token = ctx.issuer.session_token(user, session)
+        return SignUpCompletion(
+            user.to_user(), NewSession(session.to_session(now), token, credential)
+        )
+
+    # -- reading ------------------------------------------------------------------------
+    async def get_record(self, session_id: str) -> SessionRecord:
+        """The stored session; raises :class:`~sessionclaims.SessionNotFound`."""
+        await self._ctx.ensure_open()
+        record = await self._ctx.store.get_session(session_id)
+        if record is None:
+            raise SessionNotFound(session_id)
+        return record
+
+    async def get_session(self, session_id: str) -> Session:
+        """The session, with its effective status."""
+        return (await self.get_record(session_id)).to_session(self._ctx.now_ms())
+
+    async def list_sessions(
+        self,
+        *,
+        user_id: str | None = None,
+        status: SessionStatus | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[Session]:
+        """A page of sessions, oldest first, by user and/or effective status."""
+        if status is not None and status not in _STATUSES:
+            raise InvalidRequest(
+                "invalid_field", f"status must be one of {sorted(_STATUSES)}", param="status"
+            )
+        if not 1 <= limit <= 500 or offset < 0:
+            raise InvalidRequest("invalid_field", "limit must be 1..500 and offset >= 0")
+        ctx = self._ctx
+        await ctx.ensure_open()
+        now = ctx.now_ms()
+        records, total = await ctx.store.list_sessions(
+            user_id=user_id, status=status, now_ms=now, limit=limit, offset=offset
+        )
+        return Page([r.to_session(now) for r in records], total)
+
+    # -- ending -------------------------------------------------------------------------
+    async def revoke_session(self, session_id: str) -> Session:
+        """Revoke: its tokens are refused from the next request on (HTTP 409 if not active)."""
+        return await self._end(session_id, "revoked")
+
+    async def end_session(self, session_id: str) -> Session:
+        """Sign out: like revoke, with status ``ended``."""
+        return await self._end(session_id, "ended")
+
+    async def _end(self, session_id: str, status: SessionStatus) -> Session:
+        ctx = self._ctx
+        await ctx.ensure_open()
+        now = ctx.now_ms()
+        record = await ctx.store.end_session(session_id, status, now_ms=now)
+        ctx.freshness.session_ended(session_id, now / 1000)
+        return record.to_session(now)
+
+    # -- tokens -------------------------------------------------------------------------
+    async def active(self, session_id: str) -> tuple[SessionRecord, UserRecord]:
+        """The session and its user, if the session may mint tokens; else
+        :class:`~sessionclaims.SessionNotActive`."""
+        ctx = self._ctx
+        record = await self.get_record(session_id)
+        now = ctx.now_ms()
+        status = record.effective_status(now)
+        if status == "active" and record.expire_at - ctx.settings.clock_skew * 1000 <= now:
+            status = "expired"
+        if status != "active":
+            if record.status == "active":  # expired: record it, so every process learns
+                await self._mark_expired(session_id)
+            raise SessionNotActive(f"session {session_id!r} is {status}")
+        user = await ctx.store.get_user(record.user_id)
+        if user is None:
+            raise SessionNotActive(f"session {session_id!r} belongs to a deleted user")
+        return record, user
+
+    async def _mark_expired(self, session_id: str) -> None:
+        try:
+            await self._end(session_id, "expired")
+        except SessionNotActive:
+            pass
+
+    async def get_token(
+        self,
+        session_id: str,
+        template: str | None = None,
+        *,
+        expires_in_seconds: int | None = None,
+    ) -> str:
+        """A fresh token for an active session: the session template's, or the named
+        ``template``'s. ``expires_in_seconds`` (session template only) may not exceed
+        ``max_token_lifetime``."""
+        ctx = self._ctx
+        if expires_in_seconds is not None:
+            longest = ctx.settings.max_token_lifetime or ctx.settings.token_lifetime
+            if (
+                isinstance(expires_in_seconds, bool)
+                or not isinstance(expires_in_seconds, int)
+                or not 1 <= expires_in_seconds <= longest
+            ):
+                raise InvalidRequest(
+                    "invalid_field",
+                    f"expires_in_seconds must be an integer from 1 to {longest} "
+                    "(raise max_token_lifetime to allow longer)",
+                    param="expires_in_seconds",
+                )
+        if template is not None and template not in ctx.issuer.named_templates:
+            from ._errors import TemplateNotFound
+
+            raise TemplateNotFound(template)
+        record, user = await self.active(session_id)
+        if template is not None:
+            return ctx.issuer.named_token(template, user, record)
+        return ctx.issuer.session_token(user, record, lifetime=expires_in_seconds)
+
+    async def check_refresh_credential(self, refresh_credential: str) -> SessionRecord:
+        """The session a refresh credential belongs to, compared in constant time;
+        :class:`~sessionclaims.TokenError` ``refresh-credential-invalid`` otherwise."""
+        session_id = session_id_of(refresh_credential)
+        if session_id is None:
+            raise TokenError("refresh-credential-invalid")
+        await self._ctx.ensure_open()
+        record = await self._ctx.store.get_session(session_id)
+        expected = record.refresh_hash if record is not None else b"\0" * 32
+        if not hmac.compare_digest(expected, hash_refresh_credential(refresh_credential)):
+            raise TokenError("refresh-credential-invalid")
+        assert record is not None
+        return record
+
+    async def refresh(self, refresh_credential: str, template: str | None = None) -> str:
+        """Exchange a refresh credential for a new token of its active session."""
+        record = await self.check_refresh_credential(refresh_credential)
+        token = await self.get_token(record.id, template)
+        await self._ctx.store.touch_session(record.id, now_ms=self._ctx.now_ms())
+        return token

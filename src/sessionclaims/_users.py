@@ -1,0 +1,268 @@
+"""``backend.users`` and ``backend.sign_ups``: users and their three tiers of metadata.
+
+Every write is atomic across tiers: the new tiers are computed and checked (limits on the
+result, token budget) inside the store's read-modify-write, so a refused write leaves the
+stored user exactly as it was. A write that changes what the user's session token would
+contain bumps the user's version; the change log and this process's freshness map learn
+of it before the call returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ._context import Context, Page, new_id
+from ._errors import InvalidRequest, MetadataError, UserNotFound
+from .metadata import TIERS, apply_metadata, canonical_tiers
+from .models import NewSession, SignUp, User
+from .stores.base import SignUpRecord, UserRecord
+
+__all__ = ["SignUpCompletion", "SignUpsResource", "UsersResource"]
+
+MAX_EXTERNAL_ID = 255
+
+
+def _tier_kwargs(
+    public_metadata: Any,
+    private_metadata: Any,
+    unsafe_metadata: Any,
+    trusted_metadata: Any,
+    untrusted_metadata: Any,
+) -> dict[str, Any]:
+    given = {
+        "public_metadata": public_metadata,
+        "private_metadata": private_metadata,
+        "unsafe_metadata": unsafe_metadata,
+        "trusted_metadata": trusted_metadata,
+        "untrusted_metadata": untrusted_metadata,
+    }
+    return canonical_tiers({k: v for k, v in given.items() if v is not _UNSET})
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Any = _Unset()
+
+
+def check_external_id(external_id: object) -> str | None:
+    """``external_id`` is a string of at most 255 characters, or ``None``."""
+    if external_id is None:
+        return None
+    if not isinstance(external_id, str) or not external_id or len(external_id) > MAX_EXTERNAL_ID:
+        raise InvalidRequest(
+            "invalid_field",
+            f"external_id must be a non-empty string of at most {MAX_EXTERNAL_ID} characters",
+            param="external_id",
+        )
+    return external_id
+
+
+class UsersResource:
+    """Users: ``backend.users.create_user(...)``, ``get_user``, ``update_user_metadata``..."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def create_user(
+        self,
+        *,
+        external_id: str | None = None,
+        public_metadata: Mapping[str, Any] = _UNSET,
+        private_metadata: Mapping[str, Any] = _UNSET,
+        unsafe_metadata: Mapping[str, Any] = _UNSET,
+        trusted_metadata: Mapping[str, Any] = _UNSET,
+        untrusted_metadata: Mapping[str, Any] = _UNSET,
+    ) -> User:
+        """Create a user. Tiers default to ``{}``; aliases are accepted."""
+        tiers = _tier_kwargs(
+            public_metadata, private_metadata, unsafe_metadata, trusted_metadata,
+            untrusted_metadata,
+        )
+        return (await self._create(tiers, external_id=external_id)).to_user()
+
+    async def _create(self, tiers: Mapping[str, Any], *, external_id: object) -> UserRecord:
+        ctx = self._ctx
+        await ctx.ensure_open()
+        external = check_external_id(external_id)
+        empty: dict[str, dict[str, Any]] = {tier: {} for tier in TIERS}
+        values = apply_metadata(empty, tiers, mode="replace", limits=ctx.limits)
+        now = ctx.now_ms()
+        record = UserRecord(
+            id=new_id("user"),
+            external_id=external,
+            created_at=now,
+            updated_at=now,
+            public_metadata=values["public_metadata"],
+            private_metadata=values["private_metadata"],
+            unsafe_metadata=values["unsafe_metadata"],
+            version=1,
+        )
+        ctx.issuer.check_budget(record)
+        await ctx.store.insert_user(record)
+        return record
+
+    async def get_user(self, user_id: str) -> User:
+        """The user; raises :class:`~sessionclaims.UserNotFound`."""
+        return (await self.get_record(user_id)).to_user()
+
+    async def get_record(self, user_id: str) -> UserRecord:
+        """The stored record (with its token version)."""
+        await self._ctx.ensure_open()
+        record = await self._ctx.store.get_user(user_id)
+        if record is None:
+            raise UserNotFound(user_id)
+        return record
+
+    async def list_users(self, *, limit: int = 100, offset: int = 0) -> Page[User]:
+        """A page of users, oldest first (``limit`` ≤ 500)."""
+        if not 1 <= limit <= 500 or offset < 0:
+            raise InvalidRequest("invalid_field", "limit must be 1..500 and offset >= 0")
+        await self._ctx.ensure_open()
+        records, total = await self._ctx.store.list_users(limit=limit, offset=offset)
+        return Page([r.to_user() for r in records], total)
+
+    async def update_user_metadata(
+        self,
+        user_id: str,
+        *,
+        public_metadata: Mapping[str, Any] = _UNSET,
+        private_metadata: Mapping[str, Any] = _UNSET,
+        unsafe_metadata: Mapping[str, Any] = _UNSET,
+        trusted_metadata: Mapping[str, Any] = _UNSET,
+        untrusted_metadata: Mapping[str, Any] = _UNSET,
+    ) -> User:
+        """**Merge** into each given tier: top-level keys replace, ``None`` deletes."""
+        tiers = _tier_kwargs(
+            public_metadata, private_metadata, unsafe_metadata, trusted_metadata,
+            untrusted_metadata,
+        )
+        return (await self.write(user_id, tiers, mode="merge"))[1].to_user()
+
+    async def replace_user_metadata(
+        self,
+        user_id: str,
+        *,
+        public_metadata: Mapping[str, Any] = _UNSET,
+        private_metadata: Mapping[str, Any] = _UNSET,
+        unsafe_metadata: Mapping[str, Any] = _UNSET,
+        trusted_metadata: Mapping[str, Any] = _UNSET,
+        untrusted_metadata: Mapping[str, Any] = _UNSET,
+    ) -> User:
+        """**Replace** each given tier whole (``{}`` clears it); other tiers untouched."""
+        tiers = _tier_kwargs(
+            public_metadata, private_metadata, unsafe_metadata, trusted_metadata,
+            untrusted_metadata,
+        )
+        return (await self.write(user_id, tiers, mode="replace"))[1].to_user()
+
+    async def write(
+        self, user_id: str, tiers: Mapping[str, Any], *, mode: Literal["merge", "replace"]
+    ) -> tuple[UserRecord, UserRecord]:
+        """Apply canonical ``tiers`` atomically; returns the records before and after."""
+        ctx = self._ctx
+        await ctx.ensure_open()
+        now = ctx.now_ms()
+
+        def mutate(current: UserRecord) -> UserRecord:
+            stored = {
+                "public_metadata": current.public_metadata,
+                "private_metadata": current.private_metadata,
+                "unsafe_metadata": current.unsafe_metadata,
+            }
+            values = apply_metadata(stored, tiers, mode=mode, limits=ctx.limits)
+            if values == stored:
+                return current
+            candidate = current.evolve(updated_at=max(now, current.updated_at), **values)
+            if ctx.issuer.token_relevant_changed(current, candidate):
+                candidate = candidate.evolve(version=current.version + 1)
+                ctx.issuer.check_budget(candidate)
+            return candidate
+
+        before, after = await ctx.store.update_user(user_id, mutate, now_ms=now)
+        if after.version != before.version:
+            ctx.freshness.user_changed(user_id, after.version, now / 1000)
+        return before, after
+
+    async def delete_user(self, user_id: str) -> None:
+        """Delete the user; its sessions are revoked from the next request on."""
+        ctx = self._ctx
+        await ctx.ensure_open()
+        now = ctx.now_ms()
+        revoked = await ctx.store.delete_user(user_id, now_ms=now)
+        ctx.freshness.user_deleted(user_id, now / 1000)
+        for session_id in revoked:
+            ctx.freshness.session_ended(session_id, now / 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class SignUpCompletion:
+    """A completed sign-up: the new user and their first session."""
+
+    user: User
+    new_session: NewSession
+
+    def to_dict(self) -> dict[str, Any]:
+        """The HTTP API's answer to ``POST /v1/sign_ups/{id}/complete``."""
+        return {"user": self.user.to_dict(), **self.new_session.to_dict()}
+
+
+class SignUpsResource:
+    """Sign-ups: unsafe metadata collected before the user exists."""
+
+    def __init__(self, ctx: Context, users: UsersResource, sessions: Any) -> None:
+        self._ctx = ctx
+        self._users = users
+        self._sessions = sessions
+
+    async def create_sign_up(self, **fields: Any) -> SignUp:
+        """Start a sign-up holding ``unsafe_metadata`` (or ``untrusted_metadata``).
+
+        Public and private metadata cannot be set at sign-up:
+        :class:`~sessionclaims.MetadataError` ``form_param_not_allowed`` (403)."""
+        ctx = self._ctx
+        tiers = canonical_tiers(fields)
+        for name in sorted(set(fields) - {"unsafe_metadata", "untrusted_metadata"}):
+            code = "form_param_not_allowed" if name in _FORBIDDEN else "unknown_field"
+            status = 403 if name in _FORBIDDEN else 422
+            raise MetadataError(code, f"{name} cannot be set at sign-up", param=name,
+                                status=status)
+        empty: dict[str, dict[str, Any]] = {tier: {} for tier in TIERS}
+        values = apply_metadata(empty, tiers, mode="replace", limits=ctx.limits)
+        await ctx.ensure_open()
+        record = SignUpRecord(
+            id=new_id("sua"),
+            status="pending",
+            unsafe_metadata=values["unsafe_metadata"],
+            created_at=ctx.now_ms(),
+        )
+        await ctx.store.insert_sign_up(record)
+        return record.to_sign_up()
+
+    async def get_sign_up(self, sign_up_id: str) -> SignUp:
+        """The sign-up; raises :class:`~sessionclaims.SignUpNotFound`."""
+        from ._errors import SignUpNotFound
+
+        await self._ctx.ensure_open()
+        record = await self._ctx.store.get_sign_up(sign_up_id)
+        if record is None:
+            raise SignUpNotFound(sign_up_id)
+        return record.to_sign_up()
+
+    async def complete_sign_up(
+        self, sign_up_id: str, *, origin: str | None = None
+    ) -> SignUpCompletion:
+        """After the host app verified the person: create the user (the sign-up's unsafe
+        metadata copied), its first session and token. Completing twice raises
+        :class:`~sessionclaims.SignUpAlreadyCompleted` (HTTP 409)."""
+        result: SignUpCompletion = await self._sessions._complete_sign_up(sign_up_id, origin)
+        return result
+
+    complete = complete_sign_up
+
+
+_FORBIDDEN = frozenset({"public_metadata", "private_metadata", "trusted_metadata"})

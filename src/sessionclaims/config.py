@@ -1,0 +1,217 @@
+"""Settings for a :class:`~sessionclaims.Backend`, from three places.
+
+Precedence, highest first: keyword arguments (and CLI flags), ``SESSIONCLAIMS_*``
+environment variables, a TOML file (``config_file=`` or ``SESSIONCLAIMS_CONFIG``), then
+the defaults below. In the environment, lists are comma-separated and templates are JSON;
+in TOML, settings sit at the top level or under a ``[sessionclaims]`` table.
+
+========================  ===============================  ==============================
+setting                   environment variable             default
+========================  ===============================  ==============================
+database_url              SESSIONCLAIMS_DATABASE_URL       ``sqlite:///sessionclaims.db``
+issuer                    SESSIONCLAIMS_ISSUER             (required)
+secret_key                SESSIONCLAIMS_SECRET_KEY         none: backend API refuses all
+session_template          SESSIONCLAIMS_SESSION_TEMPLATE   ``{}``
+templates                 SESSIONCLAIMS_TEMPLATES          ``{}``
+token_lifetime            SESSIONCLAIMS_TOKEN_LIFETIME     60 s
+max_token_lifetime        SESSIONCLAIMS_MAX_TOKEN_LIFETIME ``token_lifetime``
+clock_skew                SESSIONCLAIMS_CLOCK_SKEW         5 s
+signing_algorithm         SESSIONCLAIMS_SIGNING_ALGORITHM  ``ES256``
+authorized_parties        SESSIONCLAIMS_AUTHORIZED_PARTIES none
+session_lifetime          SESSIONCLAIMS_SESSION_LIFETIME   604800 s (7 days)
+max_token_bytes           SESSIONCLAIMS_MAX_TOKEN_BYTES    4000
+metadata_max_keys         SESSIONCLAIMS_METADATA_MAX_KEYS  20
+metadata_max_bytes        SESSIONCLAIMS_METADATA_MAX_BYTES 4096
+metadata_max_depth        SESSIONCLAIMS_METADATA_MAX_DEPTH 16
+key_encryption_secret     SESSIONCLAIMS_KEY_ENCRYPTION_SECRET  none (keys stored unencrypted)
+poll_interval             SESSIONCLAIMS_POLL_INTERVAL      0.25 s
+freshness_size            SESSIONCLAIMS_FRESHNESS_SIZE     100000
+cache_size                SESSIONCLAIMS_CACHE_SIZE         10000
+========================  ===============================  ==============================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ._errors import ConfigurationError
+
+__all__ = ["Settings", "resolve_settings"]
+
+ENV_PREFIX = "SESSIONCLAIMS_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting of a backend, resolved and checked."""
+
+    database_url: str = "sqlite:///sessionclaims.db"
+    issuer: str = ""
+    secret_key: str | None = None
+    session_template: Mapping[str, Any] = field(default_factory=dict)
+    templates: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    token_lifetime: int = 60
+    max_token_lifetime: int | None = None
+    clock_skew: int = 5
+    signing_algorithm: str = "ES256"
+    authorized_parties: tuple[str, ...] = ()
+    session_lifetime: int = 7 * 24 * 3600
+    max_token_bytes: int = 4000
+    metadata_max_keys: int = 20
+    metadata_max_bytes: int = 4096
+    metadata_max_depth: int = 16
+    key_encryption_secret: str | None = None
+    poll_interval: float = 0.25
+    freshness_size: int = 100_000
+    cache_size: int = 10_000
+
+    def __repr__(self) -> str:
+        shown = {
+            f.name: ("<hidden>" if f.name in _SECRETS and getattr(self, f.name) else
+                     getattr(self, f.name))
+            for f in fields(self)
+        }
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+
+_SECRETS = frozenset({"secret_key", "key_encryption_secret"})
+_INTS = frozenset(
+    {
+        "token_lifetime", "max_token_lifetime", "clock_skew", "session_lifetime",
+        "max_token_bytes", "metadata_max_keys", "metadata_max_bytes", "metadata_max_depth",
+        "freshness_size", "cache_size",
+    }
+)
+_POSITIVE = _INTS - {"clock_skew", "max_token_lifetime"}
+_JSON = frozenset({"session_template", "templates"})
+_NAMES = frozenset(f.name for f in fields(Settings))
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in _NAMES:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is None or raw == "":
+            continue
+        if name in _JSON:
+            try:
+                values[name] = json.loads(raw)
+            except ValueError as exc:
+                raise ConfigurationError(
+                    f"{ENV_PREFIX}{name.upper()} must be JSON: {exc}"
+                ) from exc
+        elif name == "authorized_parties":
+            values[name] = [part.strip() for part in raw.split(",") if part.strip()]
+        else:
+            values[name] = raw
+    return values
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the config file {str(path)!r}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{str(path)!r} is not valid TOML: {exc}") from exc
+    table = data.get("sessionclaims", data)
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"[sessionclaims] in {str(path)!r} must be a table")
+    unknown = sorted(set(table) - _NAMES)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown setting(s) {', '.join(unknown)} in {str(path)!r}; "
+            f"known: {', '.join(sorted(_NAMES))}"
+        )
+    return dict(table)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _INTS:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ConfigurationError(f"{name} must be an integer, got {value!r}")
+        try:
+            number = int(value)
+        except ValueError as exc:
+            raise ConfigurationError(f"{name} must be an integer, got {value!r}") from exc
+        if name in _POSITIVE and number <= 0:
+            raise ConfigurationError(f"{name} must be > 0, got {number}")
+        if number < 0:
+            raise ConfigurationError(f"{name} must be >= 0, got {number}")
+        return number
+    if name == "poll_interval":
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"poll_interval must be a number, got {value!r}") from exc
+        if not 0 < seconds <= 1:
+            raise ConfigurationError(
+                "poll_interval must be in (0, 1] seconds: the freshness bound across "
+                f"processes is 1 s (got {seconds})"
+            )
+        return seconds
+    if name == "authorized_parties":
+        if isinstance(value, str):
+            value = [value]
+        parties = tuple(value)
+        for party in parties:
+            if not isinstance(party, str) or not party.startswith(("https://", "http://")):
+                raise ConfigurationError(
+                    f"authorized_parties holds origins like 'https://app.example.com'; "
+                    f"got {party!r}"
+                )
+            if party.endswith("/"):
+                raise ConfigurationError(
+                    f"an origin has no trailing slash: use {party.rstrip('/')!r}"
+                )
+        return parties
+    if name in _JSON:
+        if not isinstance(value, Mapping):
+            raise ConfigurationError(f"{name} must be a JSON object / dict, got {value!r}")
+        return value
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{name} must be a string, got {value!r}")
+    return value
+
+
+def resolve_settings(
+    overrides: Mapping[str, Any],
+    *,
+    env: Mapping[str, str] | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Merge keyword arguments, environment and TOML file into checked :class:`Settings`."""
+    unknown = sorted(set(overrides) - _NAMES)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(_NAMES))}"
+        )
+    env = os.environ if env is None else env
+    path = config_file or env.get(ENV_PREFIX + "CONFIG")
+    merged: dict[str, Any] = _from_toml(Path(path)) if path else {}
+    merged.update(_from_env(env))
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    values = {name: _coerce(name, value) for name, value in merged.items()}
+    settings = Settings(**values)
+    if not settings.issuer:
+        raise ConfigurationError(
+            "issuer is required: the exact URL that goes into every token's 'iss', "
+            "e.g. issuer='https://auth.example.com' (or SESSIONCLAIMS_ISSUER)"
+        )
+    if settings.clock_skew >= settings.token_lifetime:
+        raise ConfigurationError("clock_skew must be smaller than token_lifetime")
+    if settings.max_token_lifetime is not None and (
+        settings.max_token_lifetime < settings.token_lifetime
+    ):
+        raise ConfigurationError("max_token_lifetime must be >= token_lifetime")
+    if settings.max_token_bytes < 512:
+        raise ConfigurationError("max_token_bytes below 512 leaves no room for any claim")
+    return settings

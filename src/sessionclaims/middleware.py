@@ -1,0 +1,205 @@
+"""``SessionClaimsMiddleware``: verifies the session token of every request.
+
+A pure ASGI middleware (not ``BaseHTTPMiddleware``): it works around any ASGI app,
+Starlette or not. For ``http`` and ``websocket`` scopes it sets ``scope["auth"]`` (an
+:class:`~sessionclaims.Auth`) and ``scope["user"]``; every other scope type (``lifespan``)
+passes through untouched. It never rejects a request itself: routes decide, with
+``request.auth`` or Starlette's ``@requires``.
+
+The token comes from ``Authorization: Bearer <jwt>`` first, then the ``__session``
+cookie. When the authenticator has headers for the response (a reissued token, cleared
+cookies), ``send`` is wrapped to append them to ``http.response.start``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._authn import Authenticator, VerifyOnlyAuthenticator
+from ._errors import ConfigurationError
+from .auth import Auth, AuthUser
+from .jwks_client import RemoteKeySet
+from .keys import KeySet, PublicKey
+from .tokens import REQUIRED_CLAIMS, TokenVerifier, VerifyOptions
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .backend import Backend
+
+__all__ = ["SESSION_COOKIE", "SessionClaimsMiddleware", "parse_cookies"]
+
+SESSION_COOKIE = "__session"
+
+
+def parse_cookies(header: str) -> dict[str, str]:
+    """Cookie header -> dict; the first occurrence of a name wins, malformed pairs are skipped."""
+    cookies: dict[str, str] = {}
+    for part in header.split(";"):
+        name, sep, value = part.partition("=")
+        if not sep:
+            continue
+        name = name.strip()
+        if name and name not in cookies:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            cookies[name] = value
+    return cookies
+
+
+def _session_cookie(header: bytes) -> str | None:
+    """The ``__session`` value from a Cookie header, without parsing every cookie."""
+    start = 0
+    while True:
+        at = header.find(b"__session=", start)
+        if at < 0:
+            return None
+        if at == 0 or header[at - 1] in b"; \t":
+            end = header.find(b";", at)
+            value = header[at + 10 : end if end >= 0 else len(header)].strip()
+            if value[:1] == b'"' and value[-1:] == b'"' and len(value) >= 2:
+                value = value[1:-1]
+            return value.decode("latin-1") or None
+        start = at + 10
+
+
+class SessionClaimsMiddleware:
+    """Verify session tokens and set ``request.auth``.
+
+    Full mode: ``SessionClaimsMiddleware(app, backend=backend)`` verifies with the
+    backend's keys and reissues stale tokens. Verify-only mode: pass exactly one of
+    ``jwks_url=``, ``jwks=`` (a JWKS dict) or ``public_key=`` (PEM), with ``issuer=``.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        backend: Backend | None = None,
+        jwks_url: str | None = None,
+        jwks: Mapping[str, Any] | None = None,
+        public_key: str | bytes | None = None,
+        issuer: str | None = None,
+        authorized_parties: Iterable[str] | None = None,
+        required_claims: Sequence[str] | None = None,
+        algorithms: Iterable[str] | None = None,
+        leeway: int = 5,
+        scopes_claim: str | None = "role",
+        cache_size: int = 10_000,
+        jwks_cache_ttl: float = 300.0,
+        jwks_refetch_cooldown: float = 30.0,
+        http_client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.app = app
+        sources = [name for name, value in _sources(backend, jwks_url, jwks, public_key) if value]
+        if len(sources) != 1:
+            raise ConfigurationError(
+                "SessionClaimsMiddleware needs exactly one of backend=, jwks_url=, jwks= or "
+                f"public_key= (got {', '.join(sources) or 'none'})"
+            )
+        self.authenticator: Authenticator
+        if backend is not None:
+            if issuer is not None or authorized_parties is not None or required_claims:
+                raise ConfigurationError(
+                    "with backend=, issuer / authorized_parties / required_claims come from "
+                    "the Backend; set them there"
+                )
+            self.authenticator = backend.authenticator(scopes_claim=scopes_claim)
+            return
+        if not issuer:
+            raise ConfigurationError(
+                "verify-only mode needs issuer= (the exact 'iss' of the tokens you accept)"
+            )
+        options = VerifyOptions(
+            issuer=issuer,
+            authorized_parties=frozenset(authorized_parties) if authorized_parties else None,
+            leeway=leeway,
+            required_claims=tuple(required_claims) if required_claims else REQUIRED_CLAIMS,
+            **({"algorithms": frozenset(algorithms)} if algorithms is not None else {}),
+        )
+        verifier = TokenVerifier(options, clock=clock or time.time, cache_size=cache_size)
+        keys: KeySet | RemoteKeySet
+        if jwks_url is not None:
+            keys = RemoteKeySet(
+                jwks_url,
+                cache_ttl=jwks_cache_ttl,
+                refetch_cooldown=jwks_refetch_cooldown,
+                http_client=http_client,
+            )
+        elif jwks is not None:
+            keys = KeySet.from_jwks(jwks)
+        else:
+            assert public_key is not None
+            keys = KeySet([PublicKey.from_pem(public_key)])
+        if isinstance(keys, KeySet) and not len(keys):
+            raise ConfigurationError("the key set holds no key usable for ES256, RS256 or EdDSA")
+        self.authenticator = VerifyOnlyAuthenticator(keys, verifier, scopes_claim=scopes_claim)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope_type = scope["type"]
+        if scope_type != "http" and scope_type != "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        token: str | None = None
+        from_cookie = False
+        cookie_header: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if token is None and value[:7].lower() == b"bearer ":
+                    token = value[7:].strip().decode("latin-1") or None
+            elif name == b"cookie":
+                cookie_header = value if cookie_header is None else cookie_header + b"; " + value
+        if token is None and cookie_header is not None:
+            token = _session_cookie(cookie_header)
+            from_cookie = token is not None
+
+        authenticator = self.authenticator
+        auth = authenticator.authenticate_fast(token, from_cookie) if token else None
+        if auth is not None:
+            scope["auth"] = auth
+            scope["user"] = AuthUser(auth)
+            await self.app(scope, receive, send)
+            return
+
+        cookies = parse_cookies(cookie_header.decode("latin-1")) if cookie_header else {}
+        outcome = await authenticator.authenticate(scope, token, from_cookie, cookies)
+        scope["auth"] = outcome.auth
+        scope["user"] = AuthUser(outcome.auth)
+        if not outcome.headers:
+            await self.app(scope, receive, send)
+            return
+
+        extra = outcome.headers
+        first = "http.response.start" if scope_type == "http" else "websocket.accept"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == first:
+                message = dict(message)
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _sources(
+    backend: object, jwks_url: object, jwks: object, public_key: object
+) -> list[tuple[str, object]]:
+    return [
+        ("backend", backend),
+        ("jwks_url", jwks_url),
+        ("jwks", jwks),
+        ("public_key", public_key),
+    ]
+
+
+def current_auth(scope: Scope) -> Auth:
+    """``scope["auth"]`` as set by the middleware, or a signed-out ``Auth``."""
+    auth = scope.get("auth")
+    return auth if isinstance(auth, Auth) else Auth.signed_out("middleware-missing")

@@ -1,0 +1,336 @@
+"""The SQLite store's operations: plain blocking functions on one ``sqlite3`` connection.
+
+:class:`~sessionclaims.stores.sqlite.SQLiteStore` runs each of them on its worker
+thread. Every write runs in ``BEGIN IMMEDIATE``, which takes the file's write lock up
+front: a read-modify-write is atomic across threads, store instances and processes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+from .._errors import (
+    SessionNotActive,
+    SessionNotFound,
+    SignUpAlreadyCompleted,
+    SignUpNotFound,
+    UserNotFound,
+)
+from ..models import SessionStatus
+from . import _rows as rows
+from ._schema import Migration, pending_migrations
+from .base import (
+    ChangeKind,
+    ChangeRecord,
+    KeyRecord,
+    SessionRecord,
+    SignUpRecord,
+    UserMutation,
+    UserRecord,
+)
+
+# Column lists are spelled out (in the order of ``_rows``) so each statement reads whole.
+_USER = (
+    "SELECT id, external_id, created_at, updated_at, public_metadata, private_metadata,"
+    " unsafe_metadata, version FROM users"
+)
+_SESSION = (
+    "SELECT id, user_id, status, created_at, expire_at, last_active_at, refresh_hash, origin"
+    " FROM sessions"
+)
+_INSERT_USER = (
+    "INSERT INTO users (id, external_id, created_at, updated_at, public_metadata,"
+    " private_metadata, unsafe_metadata, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_SESSION = (
+    "INSERT INTO sessions (id, user_id, status, created_at, expire_at, last_active_at,"
+    " refresh_hash, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_ACTIVE_OF_USER = "user_id = ? AND status = 'active'"
+
+
+@contextmanager
+def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; any exception rolls back and propagates."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A read transaction: the statements inside see one state of the file."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
+
+
+def migrate(conn: sqlite3.Connection, migrations: list[Migration], where: str) -> None:
+    """Apply the pending ``migrations`` in one transaction (see ``_schema``)."""
+    with write(conn):
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+            " description TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+        )
+        (current,) = conn.execute(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
+        ).fetchone()
+        for migration in pending_migrations(migrations, int(current), where):
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                (migration.version, migration.description, int(time.time() * 1000)),
+            )
+
+
+def _append_change(
+    conn: sqlite3.Connection,
+    kind: ChangeKind,
+    now_ms: int,
+    *,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    version: int | None = None,
+) -> None:
+    conn.execute(
+        "INSERT INTO changes (kind, user_id, session_id, version, created_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (kind, user_id, session_id, version, now_ms),
+    )
+
+
+# -- users ------------------------------------------------------------------------------
+def insert_user(conn: sqlite3.Connection, user: UserRecord) -> None:
+    with write(conn):
+        conn.execute(_INSERT_USER, rows.user_params(user))
+
+
+def get_user(conn: sqlite3.Connection, user_id: str) -> UserRecord | None:
+    row = conn.execute(_USER + " WHERE id = ?", (user_id,)).fetchone()
+    return None if row is None else rows.user_from_row(row)
+
+
+def list_users(conn: sqlite3.Connection, limit: int, offset: int) -> tuple[list[UserRecord], int]:
+    with snapshot(conn):
+        page = conn.execute(_USER + " ORDER BY created_at, id LIMIT ? OFFSET ?", (limit, offset))
+        users = [rows.user_from_row(row) for row in page]
+        (total,) = conn.execute("SELECT COUNT(*) FROM users").fetchone()
+    return users, int(total)
+
+
+def update_user(
+    conn: sqlite3.Connection, user_id: str, mutate: UserMutation, now_ms: int
+) -> tuple[UserRecord, UserRecord]:
+    with write(conn):
+        row = conn.execute(_USER + " WHERE id = ?", (user_id,)).fetchone()
+        if row is None:
+            raise UserNotFound(user_id)
+        before = rows.user_from_row(row)
+        after = mutate(rows.user_from_row(row))  # a private copy: in-place edits are safe
+        if rows.records_identical(before, after):
+            return before, before
+        if after.id != before.id:
+            raise ValueError(f"update_user cannot change a user's id ({user_id!r})")
+        conn.execute(
+            "UPDATE users SET external_id = ?, created_at = ?, updated_at = ?,"
+            " public_metadata = ?, private_metadata = ?, unsafe_metadata = ?, version = ?"
+            " WHERE id = ?",
+            (*rows.user_params(after)[1:], user_id),
+        )
+        if after.version != before.version:
+            _append_change(conn, "user", now_ms, user_id=user_id, version=after.version)
+    return before, after
+
+
+def delete_user(conn: sqlite3.Connection, user_id: str, now_ms: int) -> list[str]:
+    with write(conn):
+        if conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount == 0:
+            raise UserNotFound(user_id)
+        revoked = [
+            session_id
+            for (session_id,) in conn.execute(
+                "SELECT id FROM sessions WHERE user_id = ? AND status = 'active'"
+                " ORDER BY created_at, id",
+                (user_id,),
+            )
+        ]
+        conn.execute(
+            "UPDATE sessions SET status = 'revoked' WHERE user_id = ? AND status = 'active'",
+            (user_id,),
+        )
+        _append_change(conn, "user_deleted", now_ms, user_id=user_id)
+    return revoked
+
+
+# -- sessions ---------------------------------------------------------------------------
+def insert_session(conn: sqlite3.Connection, session: SessionRecord) -> None:
+    with write(conn):
+        _insert_session(conn, session)
+
+
+def _insert_session(conn: sqlite3.Connection, session: SessionRecord) -> None:
+    params = rows.session_params(session)
+    if conn.execute("SELECT 1 FROM users WHERE id = ?", (session.user_id,)).fetchone() is None:
+        raise UserNotFound(session.user_id)
+    conn.execute(_INSERT_SESSION, params)
+
+
+def get_session(conn: sqlite3.Connection, session_id: str) -> SessionRecord | None:
+    row = conn.execute(_SESSION + " WHERE id = ?", (session_id,)).fetchone()
+    return None if row is None else rows.session_from_row(row)
+
+
+def list_sessions(
+    conn: sqlite3.Connection,
+    user_id: str | None,
+    status: SessionStatus | None,
+    now_ms: int,
+    limit: int,
+    offset: int,
+) -> tuple[list[SessionRecord], int]:
+    conditions: list[str] = []
+    params: list[Any] = []
+    if user_id is not None:
+        conditions.append("user_id = ?")
+        params.append(user_id)
+    condition, status_params = rows.status_filter(status, now_ms, "?")
+    if condition:
+        conditions.append(condition)
+        params.extend(status_params)
+    # Built from constant fragments only; every value is a bound parameter.
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    with snapshot(conn):
+        page = conn.execute(
+            _SESSION + where + " ORDER BY created_at, id LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        sessions = [rows.session_from_row(row) for row in page]
+        (total,) = conn.execute("SELECT COUNT(*) FROM sessions" + where, params).fetchone()
+    return sessions, int(total)
+
+
+def end_session(
+    conn: sqlite3.Connection, session_id: str, status: SessionStatus, now_ms: int
+) -> SessionRecord:
+    with write(conn):
+        row = conn.execute(_SESSION + " WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise SessionNotFound(session_id)
+        session = rows.session_from_row(row)
+        current = session.effective_status(now_ms)
+        if session.status != "active" or (current != "active" and status != "expired"):
+            raise SessionNotActive(f"session {session_id!r} is {current}")
+        conn.execute("UPDATE sessions SET status = ? WHERE id = ?", (status, session_id))
+        _append_change(conn, "session", now_ms, user_id=session.user_id, session_id=session_id)
+    return replace(session, status=status)
+
+
+def touch_session(conn: sqlite3.Connection, session_id: str, now_ms: int) -> None:
+    with write(conn):
+        sql = "UPDATE sessions SET last_active_at = MAX(last_active_at, ?) WHERE id = ?"
+        if conn.execute(sql, (now_ms, session_id)).rowcount == 0:
+            raise SessionNotFound(session_id)
+
+
+# -- sign-ups ---------------------------------------------------------------------------
+def insert_sign_up(conn: sqlite3.Connection, sign_up: SignUpRecord) -> None:
+    with write(conn):
+        conn.execute(
+            "INSERT INTO sign_ups (id, status, unsafe_metadata, created_at, user_id)"
+            " VALUES (?, ?, ?, ?, ?)",
+            rows.sign_up_params(sign_up),
+        )
+
+
+def get_sign_up(conn: sqlite3.Connection, sign_up_id: str) -> SignUpRecord | None:
+    row = conn.execute(
+        "SELECT id, status, unsafe_metadata, created_at, user_id FROM sign_ups WHERE id = ?",
+        (sign_up_id,),
+    ).fetchone()
+    return None if row is None else rows.sign_up_from_row(row)
+
+
+def complete_sign_up(
+    conn: sqlite3.Connection, sign_up_id: str, user: UserRecord, session: SessionRecord
+) -> None:
+    with write(conn):
+        row = conn.execute("SELECT status FROM sign_ups WHERE id = ?", (sign_up_id,)).fetchone()
+        if row is None:
+            raise SignUpNotFound(sign_up_id)
+        if row[0] == "complete":
+            raise SignUpAlreadyCompleted(f"sign-up {sign_up_id!r} is already complete")
+        conn.execute(_INSERT_USER, rows.user_params(user))
+        _insert_session(conn, session)
+        conn.execute(
+            "UPDATE sign_ups SET status = 'complete', user_id = ? WHERE id = ?",
+            (user.id, sign_up_id),
+        )
+
+
+# -- signing keys -----------------------------------------------------------------------
+def list_keys(conn: sqlite3.Connection) -> list[KeyRecord]:
+    cursor = conn.execute(
+        "SELECT kid, alg, private_key, public_jwk, created_at, retire_at FROM signing_keys"
+        " ORDER BY created_at, kid"
+    )
+    return [rows.key_from_row(row) for row in cursor]
+
+
+def insert_key(conn: sqlite3.Connection, key: KeyRecord, retire_others_at: int | None) -> None:
+    with write(conn):
+        if retire_others_at is not None:
+            conn.execute(
+                "UPDATE signing_keys SET retire_at = ? WHERE retire_at IS NULL",
+                (retire_others_at,),
+            )
+        conn.execute(
+            "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at, retire_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            rows.key_params(key),
+        )
+        _append_change(conn, "keys", key.created_at)
+
+
+def delete_retired_keys(conn: sqlite3.Connection, now_ms: int) -> int:
+    with write(conn):
+        sql = "DELETE FROM signing_keys WHERE retire_at IS NOT NULL AND retire_at <= ?"
+        deleted = conn.execute(sql, (now_ms,)).rowcount
+        if deleted:
+            _append_change(conn, "keys", now_ms)
+    return deleted
+
+
+# -- change log -------------------------------------------------------------------------
+def changes_since(conn: sqlite3.Connection, seq: int, limit: int) -> list[ChangeRecord]:
+    cursor = conn.execute(
+        "SELECT seq, kind, user_id, session_id, version, created_at FROM changes"
+        " WHERE seq > ? ORDER BY seq LIMIT ?",
+        (seq, limit),
+    )
+    return [rows.change_from_row(row) for row in cursor]
+
+
+def last_change_seq(conn: sqlite3.Connection) -> int:
+    (seq,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()
+    return int(seq)
+
+
+def prune_changes(conn: sqlite3.Connection, before_ms: int) -> int:
+    with write(conn):
+        return conn.execute(
+            "DELETE FROM changes WHERE created_at < ? AND seq < (SELECT MAX(seq) FROM changes)",
+            (before_ms,),
+        ).rowcount

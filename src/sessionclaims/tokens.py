@@ -1,0 +1,434 @@
+"""Compact JWS tokens: strict parsing, signature verification, claim policy, cache, signing.
+
+Verification refuses with :class:`~sessionclaims._errors.TokenError`, whose ``reason`` is
+one of :data:`REASONS`. The checks run in this order, so the reason names the first rule
+broken: size, structure, header, alg/kid, signature, payload, claims, issuer, azp, times.
+
+- ``token-too-large``: over ``max_token_bytes``, checked before anything is decoded.
+- ``token-malformed``: not three strict base64url parts (alphabet ``[A-Za-z0-9_-]``, no
+  padding, no whitespace, canonical trailing bits); header or payload not a strict JSON
+  object (duplicate names, invalid UTF-8, NaN, deep nesting... see :mod:`._json`).
+- ``token-header-not-allowed``: ``jku``, ``x5u``, ``jwk``, ``x5c`` (never followed) or ``b64``.
+- ``token-critical-header-unsupported``: any ``crit``.
+- ``token-algorithm-not-allowed``: ``alg`` missing, ``none``, HMAC, outside the allowlist, or
+  not the algorithm bound to the key named by ``kid``.
+- ``token-unknown-key``: no ``kid``, or a ``kid`` not in the key set. A token without ``kid``
+  is refused even when the set holds a single key: the key must be named, never guessed.
+- ``token-invalid-signature``, ``token-missing-claim``, ``token-invalid-claim`` (times must
+  be integers, not bool or float; ``iss``/``sub``/``sid``/``azp`` strings),
+  ``token-invalid-issuer`` (exact match), ``token-invalid-authorized-party``,
+  ``token-expired``, ``token-not-active-yet``, ``token-iat-in-the-future``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, NoReturn
+
+from cachetools import FIFOCache, TTLCache
+
+from ._b64 import b64url_encode, decode_checked, is_canonical
+from ._errors import ConfigurationError, TokenError
+from ._json import JSONError, dumps_compact, loads_strict
+from .keys import ALGORITHMS, KeySet, PublicKey, SigningKey
+
+__all__ = [
+    "REASONS",
+    "REQUIRED_CLAIMS",
+    "TokenVerifier",
+    "VerifiedToken",
+    "VerifyOptions",
+    "decode_jws",
+    "encode_token",
+    "unverified_header",
+]
+
+REQUIRED_CLAIMS: tuple[str, ...] = ("exp", "iat", "iss", "sub", "sid")
+REASONS: frozenset[str] = frozenset(
+    {
+        "token-too-large",
+        "token-malformed",
+        "token-header-not-allowed",
+        "token-critical-header-unsupported",
+        "token-algorithm-not-allowed",
+        "token-unknown-key",
+        "token-invalid-signature",
+        "token-missing-claim",
+        "token-invalid-claim",
+        "token-invalid-issuer",
+        "token-invalid-authorized-party",
+        "token-expired",
+        "token-not-active-yet",
+        "token-iat-in-the-future",
+    }
+)
+
+# Claims every verifier needs whatever the configuration: the cache and VerifiedToken rely
+# on exp and iat, and the issuer check on iss.
+_ALWAYS_REQUIRED = ("exp", "iat", "iss")
+_REFUSED_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "b64"})
+_STRING_CLAIMS = ("iss", "sub", "sid", "azp")
+_COMPACT_JWS_RE = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]*)")
+_SWEEP_LIMIT = 16
+
+
+def _refuse(reason: str, message: str) -> NoReturn:
+    raise TokenError(reason, message)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyOptions:
+    """What a :class:`TokenVerifier` accepts. Checked at construction (ConfigurationError)."""
+
+    #: The exact ``iss`` tokens must carry.
+    issuer: str
+    #: Origins allowed in ``azp``; None disables the check. A cookie token must carry one.
+    authorized_parties: frozenset[str] | None = None
+    #: Seconds of clock skew tolerated by the exp, nbf and iat checks.
+    leeway: int = 5
+    #: Claims a token must carry; ``exp``, ``iat`` and ``iss`` are always required.
+    required_claims: tuple[str, ...] = REQUIRED_CLAIMS
+    #: Allowed algorithms, a subset of ES256, RS256 and EdDSA. HMAC and none never are.
+    algorithms: frozenset[str] = ALGORITHMS
+    #: Larger tokens are refused before anything is decoded.
+    max_token_bytes: int = 8192
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.issuer, str) or not self.issuer:
+            raise ConfigurationError("issuer must be a non-empty string, the exact iss expected")
+        if isinstance(self.algorithms, str):
+            raise ConfigurationError("algorithms must be a set of names, e.g. {'ES256'}")
+        algorithms = frozenset(self.algorithms)
+        if not algorithms or not algorithms <= ALGORITHMS:
+            refused = sorted(str(alg) for alg in algorithms - ALGORITHMS)
+            raise ConfigurationError(
+                f"algorithms {refused} cannot be allowed; choose a non-empty subset of "
+                "ES256, RS256 and EdDSA (HMAC and 'none' are never accepted)"
+            )
+        object.__setattr__(self, "algorithms", algorithms)
+        parties = self.authorized_parties
+        if parties is not None:
+            if isinstance(parties, str) or not all(isinstance(p, str) for p in parties):
+                raise ConfigurationError(
+                    "authorized_parties must be a set of origins, e.g. {'https://app.example.com'}"
+                )
+            object.__setattr__(self, "authorized_parties", frozenset(parties))
+        if type(self.leeway) is not int or self.leeway < 0:
+            raise ConfigurationError(
+                f"leeway must be a whole number of seconds >= 0, not {self.leeway!r}"
+            )
+        if isinstance(self.required_claims, str):
+            raise ConfigurationError("required_claims must be a tuple of claim names")
+        required = tuple(self.required_claims)
+        missing = [name for name in _ALWAYS_REQUIRED if name not in required]
+        if missing or not all(isinstance(name, str) for name in required):
+            raise ConfigurationError(
+                f"required_claims must be claim names including {list(_ALWAYS_REQUIRED)}"
+            )
+        object.__setattr__(self, "required_claims", required)
+        if type(self.max_token_bytes) is not int or self.max_token_bytes <= 0:
+            raise ConfigurationError("max_token_bytes must be a positive integer")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    """A token that passed every check. ``header`` and ``claims`` are read-only views.
+
+    Nested values inside ``claims`` are shared with the verified-token cache: never mutate
+    them.
+    """
+
+    token: str
+    header: Mapping[str, Any]
+    claims: Mapping[str, Any]
+    exp: int
+    iat: int
+    nbf: int | None
+    sub: str | None
+    sid: str | None
+    azp: str | None
+
+
+def _parse(token: str, max_token_bytes: int) -> tuple[re.Match[str], dict[str, Any]]:
+    """Size, structure and header; nothing verified yet."""
+    if not isinstance(token, str):
+        _refuse("token-malformed", f"a token must be a str, not {type(token).__name__}")
+    if len(token) > max_token_bytes or (
+        not token.isascii() and len(token.encode("utf-8", "surrogatepass")) > max_token_bytes
+    ):
+        _refuse("token-too-large", f"the token is larger than {max_token_bytes} bytes")
+    match = _COMPACT_JWS_RE.fullmatch(token)
+    if match is None:
+        _refuse("token-malformed", "a token is three base64url parts (A-Za-z0-9_-) joined by '.'")
+    header_b64, payload_b64, signature_b64 = match.groups()
+    if not (is_canonical(header_b64) and is_canonical(payload_b64) and is_canonical(signature_b64)):
+        _refuse("token-malformed", "a part has an impossible length or non-zero trailing bits")
+    try:
+        header = loads_strict(decode_checked(header_b64))
+    except JSONError as exc:
+        _refuse("token-malformed", f"header: {exc}")
+    if type(header) is not dict:
+        _refuse("token-malformed", "the header is not a JSON object")
+    return match, header
+
+
+def unverified_header(token: str, *, max_token_bytes: int = 8192) -> dict[str, Any]:
+    """The header of a well-formed token, **not verified**: only to pick a key (``kid``).
+
+    Raises ``TokenError`` (``token-too-large`` or ``token-malformed``) like :func:`decode_jws`.
+    """
+    return _parse(token, max_token_bytes)[1]
+
+
+def _decode(
+    token: str, keys: KeySet, algorithms: frozenset[str], max_token_bytes: int
+) -> tuple[dict[str, Any], bytes, PublicKey]:
+    """The JWS layer: size, structure, header, alg/kid, signature; then the payload bytes."""
+    match, header = _parse(token, max_token_bytes)
+    if not _REFUSED_HEADERS.isdisjoint(header):
+        names = sorted(_REFUSED_HEADERS.intersection(header))
+        _refuse("token-header-not-allowed", f"header parameters {names} are not allowed")
+    if "crit" in header:
+        _refuse("token-critical-header-unsupported", "no critical header extension is supported")
+    alg = header.get("alg")
+    if type(alg) is not str or alg not in algorithms:
+        _refuse("token-algorithm-not-allowed", f"alg {alg!r} is not allowed")
+    kid = header.get("kid")
+    key = keys.get(kid) if type(kid) is str else None
+    if key is None:
+        _refuse("token-unknown-key", f"no key with kid {kid!r}")
+    if key.alg != alg:
+        _refuse("token-algorithm-not-allowed", f"alg {alg!r} is not the alg of key {kid!r}")
+    signing_input = token[: match.end(2)].encode("ascii")
+    if not key.verify(decode_checked(match[3]), signing_input):
+        _refuse("token-invalid-signature", "the signature does not verify")
+    return header, decode_checked(match[2]), key
+
+
+def decode_jws(
+    token: str,
+    keys: KeySet,
+    *,
+    algorithms: frozenset[str] = ALGORITHMS,
+    max_token_bytes: int = 8192,
+) -> tuple[dict[str, Any], bytes]:
+    """Verify the JWS layer only and return ``(header, payload bytes)``; raise TokenError.
+
+    The payload is not parsed: it may be any bytes. ``algorithms`` is intersected with
+    ES256, RS256 and EdDSA, so HMAC and ``none`` can never pass.
+    """
+    header, payload, _ = _decode(token, keys, algorithms & ALGORITHMS, max_token_bytes)
+    return header, payload
+
+
+# A cache entry: the verified token, the key that verified it, and the precomputed bounds
+# of the checks that run on every hit (time passes; the transport changes).
+_Entry = tuple[VerifiedToken, PublicKey, int, int | None, int, bool]
+
+
+class TokenVerifier:
+    """Verifies session tokens against :class:`VerifyOptions`, remembering verified ones.
+
+    The cache is a bounded FIFO (``cache_size`` entries, 0 disables it) keyed by the exact
+    token string. A hit costs a dictionary lookup plus the checks that depend on the
+    request: the key named by ``kid`` must still be in the key set, the cookie/azp rule,
+    and the time checks. Signature, parsing and issuer are skipped. An entry is never
+    served at or after ``exp + leeway`` (it is evicted when hit), expired entries at the
+    head of the FIFO are swept on each insertion, and refusals are never cached.
+
+    FIFO rather than LRU or TLRU: reads do not reorder anything, so hits are lock-free and
+    about 1 µs, and since tokens are short-lived the oldest inserted is nearly always the
+    closest to expiry. Writes take a lock, so the verifier may be shared across threads.
+    """
+
+    def __init__(
+        self,
+        options: VerifyOptions,
+        *,
+        clock: Callable[[], float] = time.time,
+        cache_size: int = 10_000,
+    ) -> None:
+        """``clock`` returns seconds since the epoch; tests inject one."""
+        if not isinstance(options, VerifyOptions):
+            raise ConfigurationError("options must be a VerifyOptions")
+        if type(cache_size) is not int or cache_size < 0:
+            raise ConfigurationError(f"cache_size must be an integer >= 0, not {cache_size!r}")
+        self.options = options
+        self._clock = clock
+        self._cache: FIFOCache[str, _Entry] = FIFOCache(maxsize=max(cache_size, 1))
+        self._cache_enabled = cache_size > 0
+        self._lock = threading.Lock()
+
+    @property
+    def cache_len(self) -> int:
+        """How many verified tokens are cached."""
+        return len(self._cache)
+
+    def clear_cache(self) -> None:
+        """Forget every verified token (e.g. after removing a compromised key)."""
+        with self._lock:
+            self._cache.clear()
+
+    def verify(self, token: str, keys: KeySet, *, from_cookie: bool = False) -> VerifiedToken:
+        """Return the verified token or raise ``TokenError(reason)`` (see the module doc).
+
+        ``from_cookie`` is True for a token read from a cookie: then, when authorized
+        parties are configured, a token without ``azp`` is refused (CSRF defence).
+        """
+        try:
+            entry = self._cache[token]
+        except (KeyError, TypeError):
+            return self._verify_cold(token, keys, from_cookie)
+        verified, key, _, _, _, _ = entry
+        found = keys.get(key.kid)
+        if found is not key and found != key:
+            # The key set no longer holds the key that verified this token.
+            self._evict(token)
+            return self._verify_cold(token, keys, from_cookie)
+        self._check_request(token, entry, from_cookie)
+        return verified
+
+    def _check_request(self, token: str, entry: _Entry, from_cookie: bool) -> None:
+        """The checks that run on every verification, cached or not: azp/cookie, then times."""
+        _, _, expires_at, not_before, iat_limit, needs_azp_for_cookie = entry
+        if from_cookie and needs_azp_for_cookie:
+            _refuse("token-invalid-authorized-party", "a cookie token must carry azp")
+        now = self._clock()
+        if now >= expires_at:
+            self._evict(token)
+            _refuse("token-expired", "the token has expired")
+        if not_before is not None and now < not_before:
+            _refuse("token-not-active-yet", "the token is not valid yet (nbf)")
+        if now < iat_limit:
+            _refuse("token-iat-in-the-future", "the token was issued in the future (iat)")
+
+    def remember(self, token: str) -> VerifiedToken:
+        """Cache a token this process has just signed with :func:`encode_token`, unverified.
+
+        For the issuing side, which need not pay for a signature check of its own token.
+        Only tokens :func:`encode_token` produced in this process in the last few minutes
+        are accepted (others raise ``TokenError("token-unknown-key")``), so no token from a
+        request can ever reach the cache this way. The claim policy and time checks still
+        run; a token already cached is returned as is.
+        """
+        try:
+            return self._cache[token][0]
+        except KeyError:
+            pass
+        key = _MINTED.get(token)
+        if key is None:
+            _refuse("token-unknown-key", "remember() only takes tokens this process just signed")
+        header = _parse(token, self.options.max_token_bytes)[1]
+        return self._accept(token, header, decode_checked(token.split(".")[1]), key, False)
+
+    def _verify_cold(self, token: str, keys: KeySet, from_cookie: bool) -> VerifiedToken:
+        options = self.options
+        header, payload, key = _decode(token, keys, options.algorithms, options.max_token_bytes)
+        return self._accept(token, header, payload, key, from_cookie)
+
+    def _accept(
+        self,
+        token: str,
+        header: dict[str, Any],
+        payload: bytes,
+        key: PublicKey,
+        from_cookie: bool,
+    ) -> VerifiedToken:
+        """Payload, claims, issuer, azp and times of a token whose signature is trusted."""
+        options = self.options
+        try:
+            claims = loads_strict(payload)
+        except JSONError as exc:
+            _refuse("token-malformed", f"payload: {exc}")
+        if type(claims) is not dict:
+            _refuse("token-malformed", "the payload is not a JSON object")
+        for name in options.required_claims:
+            if name not in claims:
+                _refuse("token-missing-claim", f"claim {name!r} is missing")
+        exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf")
+        if (
+            type(exp) is not int
+            or type(iat) is not int
+            or ("nbf" in claims and type(nbf) is not int)
+        ):
+            _refuse("token-invalid-claim", "exp, iat and nbf must be integers (NumericDate)")
+        for name in _STRING_CLAIMS:
+            if name in claims and type(claims[name]) is not str:
+                _refuse("token-invalid-claim", f"claim {name!r} must be a string")
+        if claims["iss"] != options.issuer:
+            _refuse("token-invalid-issuer", "iss is not the configured issuer")
+        azp = claims.get("azp")
+        parties = options.authorized_parties
+        if parties is not None and azp is not None and azp not in parties:
+            _refuse("token-invalid-authorized-party", "azp is not an authorized party")
+        leeway = options.leeway
+        verified = VerifiedToken(
+            token=token,
+            header=MappingProxyType(header),
+            claims=MappingProxyType(claims),
+            exp=exp,
+            iat=iat,
+            nbf=nbf,
+            sub=claims.get("sub"),
+            sid=claims.get("sid"),
+            azp=azp,
+        )
+        entry: _Entry = (
+            verified,
+            key,
+            exp + leeway,
+            None if nbf is None else nbf - leeway,
+            iat - leeway,
+            parties is not None and azp is None,
+        )
+        self._check_request(token, entry, from_cookie)
+        if self._cache_enabled:
+            self._remember(token, entry)
+        return verified
+
+    def _remember(self, token: str, entry: _Entry) -> None:
+        now = self._clock()
+        with self._lock:
+            cache = self._cache
+            for _ in range(_SWEEP_LIMIT):
+                oldest = next(iter(cache), None)
+                if oldest is None or now < cache[oldest][2]:
+                    break
+                del cache[oldest]
+            cache[token] = entry
+
+    def _evict(self, token: str) -> None:
+        with self._lock:
+            self._cache.pop(token, None)
+
+
+# Tokens encode_token signed recently, with the public key of their signer: the only
+# tokens TokenVerifier.remember() accepts. Bounded in size and age.
+_MINTED: TTLCache[str, PublicKey] = TTLCache(maxsize=4096, ttl=300, timer=time.monotonic)
+_MINTED_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=64)
+def _header_segment(alg: str, kid: str) -> str:
+    return b64url_encode(dumps_compact({"alg": alg, "kid": kid, "typ": "JWT"}).encode("utf-8"))
+
+
+def encode_token(claims: Mapping[str, Any], key: SigningKey) -> str:
+    """Sign ``claims`` into a compact JWS with header ``{"alg", "kid", "typ": "JWT"}``.
+
+    Claims are serialized as compact JSON (TypeError/ValueError if they cannot be: NaN,
+    non-JSON types, lone surrogates).
+    """
+    payload = b64url_encode(dumps_compact(dict(claims)).encode("utf-8"))
+    signing_input = f"{_header_segment(key.alg, key.kid)}.{payload}"
+    signature = key.sign(signing_input.encode("ascii"))
+    token = f"{signing_input}.{b64url_encode(signature)}"
+    with _MINTED_LOCK:
+        _MINTED[token] = key.public_key
+    return token
