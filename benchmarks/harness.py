@@ -155,9 +155,7 @@ def _calibrate(peer: Peer, config: Config) -> int:
     return max(3, round(config.round_ms * 1e6 / per_call))
 
 
-def measure(
-    peers: list[Peer], config: Config, *, rounds: int | None = None
-) -> dict[str, Timing]:
+def measure(peers: list[Peer], config: Config, *, rounds: int | None = None) -> dict[str, Timing]:
     """Time ``peers`` side by side: alternating rounds, per-call time per round."""
     names = [peer.name for peer in peers]
     if len(set(names)) != len(names):
@@ -176,9 +174,7 @@ def measure(
 # --- ASGI calls without a server -------------------------------------------------------
 
 
-def http_scope(
-    path: str = "/", headers: list[tuple[bytes, bytes]] | None = None
-) -> dict[str, Any]:
+def http_scope(path: str = "/", headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
     """A complete ASGI ``http`` scope for ``GET path``, as uvicorn would build it."""
     return {
         "type": "http",
@@ -216,9 +212,7 @@ async def discard_send(message: MutableMapping[str, Any]) -> None:
 AsgiApp = Callable[..., Any]
 
 
-def asgi_batch(
-    loop: asyncio.AbstractEventLoop, app: AsgiApp, scope: Mapping[str, Any]
-) -> Batch:
+def asgi_batch(loop: asyncio.AbstractEventLoop, app: AsgiApp, scope: Mapping[str, Any]) -> Batch:
     """A batch that calls ``app`` directly, one fresh copy of ``scope`` per call.
 
     The timer runs inside the coroutine, so starting the event loop is not counted.

@@ -20,9 +20,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Row", "environment", "render_table", "to_json", "write_json"]
+__all__ = ["X", "Row", "environment", "render_table", "to_json", "write_json"]
 
 SCHEMA_VERSION = 1
+
+X = "\N{MULTIPLICATION SIGN}"
+"""The sign ratios are printed with ("12x" reads worse in a table)."""
 
 PEER_PACKAGES = (
     "starlette",
@@ -169,9 +172,7 @@ def header_line(env: Mapping[str, Any], config: Mapping[str, Any]) -> str:
     )
 
 
-def render_table(
-    rows: Iterable[Row], env: Mapping[str, Any], config: Mapping[str, Any]
-) -> str:
+def render_table(rows: Iterable[Row], env: Mapping[str, Any], config: Mapping[str, Any]) -> str:
     """The Markdown the README carries: a header line, then one table."""
     lines = [
         header_line(env, config),
@@ -181,10 +182,7 @@ def render_table(
     ]
     for row in rows:
         peer = f"**{row.peer}**" if row.ours else row.peer
-        if row.median_us is None and row.value is not None:
-            measured = "—"
-        else:
-            measured = _us(row.median_us)
+        measured = _us(row.median_us)
         ratio = row.ratio_text or "—"
         if row.note:
             ratio = f"{ratio} ({row.note})" if row.ratio_text else row.note

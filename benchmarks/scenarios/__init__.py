@@ -25,7 +25,5 @@ def select(only: str | None) -> list[Scenario]:
     known = {scenario.id.upper(): scenario for scenario in SCENARIOS}
     unknown = [name for name in wanted if name not in known]
     if unknown:
-        raise ValueError(
-            f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(known)}"
-        )
+        raise ValueError(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(known)}")
     return [known[name] for name in wanted]

@@ -8,7 +8,6 @@ from functools import cached_property
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -77,16 +76,17 @@ class KeyMaterial:
         return dict(self.signing_key.public_key.to_jwk())
 
     @cached_property
-    def crypto_public_key(self) -> PublicKeyTypes:
+    def crypto_public_key(self) -> Any:
         """The ``cryptography`` public key object (what raw verify and PyJWT use)."""
         private = serialization.load_pem_private_key(self.signing_key.private_pem(), None)
         return private.public_key()
 
     @cached_property
     def public_pem(self) -> str:
-        return self.crypto_public_key.public_bytes(
+        pem: bytes = self.crypto_public_key.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode("ascii")
+        )
+        return pem.decode("ascii")
 
     def token(self, n: int = 0, *, now: int | None = None) -> str:
         return encode_token(session_claims(n, now=now), self.signing_key)

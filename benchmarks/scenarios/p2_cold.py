@@ -15,7 +15,7 @@ pays the cache insertion too). The peers have no cache, so they walk the same po
 * joserfc ``jwt.decode(token, key, algorithms=[alg])`` + ``JWTClaimsRegistry.validate``
   (its decode alone checks no claim).
 
-Target: ours ≤ 1.5× raw, per algorithm (median over rounds of the per-round ratio).
+Target: ours <= 1.5 times raw, per algorithm (median over rounds of the per-round ratio).
 PyJWT and joserfc are shown as multiples of ours, without a target.
 """
 
@@ -40,7 +40,7 @@ from joserfc.errors import SecurityWarning
 from sessionclaims.tokens import TokenVerifier, VerifyOptions
 
 from ..harness import Config, Peer, Timing, measure
-from ..report import Row
+from ..report import Row, X
 from ._base import Scenario
 from ._fixtures import ALGORITHMS, ISSUER, KeyMaterial
 
@@ -93,7 +93,9 @@ class TokenPool:
         return self._fresh
 
 
-def _loop_batch(take: Callable[[int], list[Any]], call: Callable[[Any], Any]) -> Callable[[int], int]:
+def _loop_batch(
+    take: Callable[[int], list[Any]], call: Callable[[Any], Any]
+) -> Callable[[int], int]:
     def batch(n: int) -> int:
         chunk = take(n)
         start = time.perf_counter_ns()
@@ -223,15 +225,15 @@ def _rows(alg: str, timings: dict[str, Timing], pool_size: int) -> list[Row]:
             timings[OURS],
             ours=True,
             ratio=ours_vs_raw,
-            ratio_text=f"{ours_vs_raw:.2f}× raw verify",
-            target=f"≤ {TARGET:g}× raw verify",
+            ratio_text=f"{ours_vs_raw:.2f}{X} raw verify",
+            target=f"≤ {TARGET:g}{X} raw verify",
             ok=ours_vs_raw <= TARGET,
             extra={"overhead_us": timings[OURS].median_us - timings[RAW].median_us},
         ),
     ]
     for name in (PYJWT, JOSERFC):
         ratio = statistics.median(_ratios(timings[name], timings[OURS]))
-        rows.append(row(timings[name], ratio=ratio, ratio_text=f"{ratio:.2f}× ours"))
+        rows.append(row(timings[name], ratio=ratio, ratio_text=f"{ratio:.2f}{X} ours"))
     return rows
 
 

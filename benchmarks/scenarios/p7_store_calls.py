@@ -73,9 +73,7 @@ async def verify_only_setup() -> HotPathSetup:
 
     def handler(request: httpx.Request) -> httpx.Response:
         transport_hits[0] += 1
-        return httpx.Response(
-            200, json=km.jwks, headers={"Cache-Control": "public, max-age=300"}
-        )
+        return httpx.Response(200, json=km.jwks, headers={"Cache-Control": "public, max-age=300"})
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     middleware = SessionClaimsMiddleware(

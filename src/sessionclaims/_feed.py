@@ -58,9 +58,10 @@ class ChangeFeed:
         """Catch up on the changes within the freshness horizon, then follow the log."""
         horizon_ms = int((self._clock() - self._freshness.horizon) * 1000)
         await self._catch_up(min_created_at=horizon_ms)
-        self._tasks.append(asyncio.ensure_future(self._poll_forever()))
+        self._tasks.append(asyncio.create_task(self._poll_forever(), name="sessionclaims-feed-poll"))
         if isinstance(self._store, ChangeListener) and hasattr(self._store, "listen"):
-            self._tasks.append(asyncio.ensure_future(self._store.listen(self.poll_once)))
+            listen = self._store.listen(self.poll_once)
+            self._tasks.append(asyncio.create_task(listen, name="sessionclaims-feed-listen"))
 
     async def stop(self) -> None:
         """Stop following."""

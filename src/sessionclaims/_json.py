@@ -23,7 +23,8 @@ import functools
 import json
 import math
 import re
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, cast
 
 __all__ = ["JSONError", "dumps_compact", "loads_strict"]
 
@@ -35,10 +36,10 @@ class JSONError(ValueError):
 
 
 _BOM = b"\xef\xbb\xbf"
-# Anything that may produce a surrogate in a parsed string: a \uD800-\uDFFF escape, or a
-# surrogate code point already present in a ``str`` input. Only a trigger: a match makes
-# loads_strict inspect the parsed strings, where a valid escaped pair is one character.
-_MAYBE_SURROGATE_RE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+# An escape that may produce a surrogate in a parsed string (\uD800-\uDFFF). Only a
+# trigger: a match makes loads_strict inspect the parsed strings, where a valid escaped
+# pair has become one character. (Its literal prefix keeps the search fast.)
+_SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 # A string literal, up to its closing quote or, if unterminated, to the end of the text, so
 # that removing every string is linear even on hostile input (possessive quantifiers).
@@ -79,12 +80,14 @@ _DECODER = json.JSONDecoder(
     parse_float=_parse_float,
     parse_constant=_refuse_constant,
 )
+# The decoder's C scanner (an attribute typeshed does not declare): (text, index) -> (value, end).
+_SCAN_ONCE: Callable[[str, int], tuple[Any, int]] = cast(Any, _DECODER).scan_once
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 @functools.lru_cache(maxsize=8)
 def _opening_run(length: int) -> re.Pattern[str]:
-    return re.compile(r"\[{%d}" % length)
+    return re.compile(r"\[{" + str(length) + "}")
 
 
 def _check_depth(text: str, max_depth: int) -> None:
@@ -128,25 +131,43 @@ def _check_no_surrogates(value: Any) -> None:
             stack.extend(item)
 
 
+def _decode(text: str) -> Any:
+    # Fast path: the C scanner directly, for a text without surrounding whitespace. Anything
+    # else (whitespace, trailing data, errors) goes through JSONDecoder.decode.
+    if text and text[0] in "{[":
+        try:
+            value, end = _SCAN_ONCE(text, 0)
+        except StopIteration:
+            pass
+        else:
+            if end == len(text):
+                return value
+    return _DECODER.decode(text)
+
+
 def loads_strict(data: bytes | str, *, max_depth: int = 64) -> Any:
     """Parse one strict JSON text; raise :class:`JSONError` for anything refused (see module)."""
-    if isinstance(data, bytes | bytearray | memoryview):
-        raw = bytes(data)
+    if type(data) is bytes:
+        raw = data
         if raw.startswith(_BOM):
             _refuse("JSON must not start with a byte order mark")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise JSONError(f"JSON is not valid UTF-8 (byte {exc.start})") from None
+    elif isinstance(data, bytes | bytearray | memoryview):
+        return loads_strict(bytes(data), max_depth=max_depth)
     elif isinstance(data, str):
         text = data
         if text.startswith("\ufeff"):
             _refuse("JSON must not start with a byte order mark")
+        if not text.isascii() and _SURROGATE_RE.search(text) is not None:
+            _refuse("JSON text contains a lone UTF-16 surrogate: it is not valid Unicode")
     else:
         raise JSONError(f"JSON must be bytes or str, not {type(data).__name__}")
     _check_depth(text, max_depth)
     try:
-        value = _DECODER.decode(text)
+        value = _decode(text)
     except JSONError:
         raise
     except json.JSONDecodeError as exc:
@@ -156,7 +177,7 @@ def loads_strict(data: bytes | str, *, max_depth: int = 64) -> Any:
     except (ValueError, RecursionError, OverflowError) as exc:
         # int-from-str limit (ValueError), or a max_depth set above the interpreter's limit.
         raise JSONError(f"invalid JSON: {exc}") from None
-    if _MAYBE_SURROGATE_RE.search(text) is not None:
+    if _SURROGATE_ESCAPE_RE.search(text) is not None:
         _check_no_surrogates(value)
     return value
 

@@ -201,8 +201,8 @@ def _metadata_getter(tier: str, keys: tuple[str, ...]) -> _Getter:
     def getter(user: User, session: Session | None) -> Any:
         value: Any = getattr(user, tier)
         for key in keys:
-            if not isinstance(value, Mapping):
-                return None
+            if not isinstance(value, dict | MappingProxyType) and not isinstance(value, Mapping):
+                return None  # a path through a non-object is missing
             value = value.get(key)
         return value
 

@@ -23,7 +23,6 @@ broken: size, structure, header, alg/kid, signature, payload, claims, issuer, az
 from __future__ import annotations
 
 import functools
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -33,7 +32,7 @@ from typing import Any, NoReturn
 
 from cachetools import FIFOCache, TTLCache
 
-from ._b64 import b64url_encode, decode_checked, is_canonical
+from ._b64 import NOT_COMPACT, b64url_encode, decode_checked, is_canonical
 from ._errors import ConfigurationError, TokenError
 from ._json import JSONError, dumps_compact, loads_strict
 from .keys import ALGORITHMS, KeySet, PublicKey, SigningKey
@@ -74,8 +73,13 @@ REASONS: frozenset[str] = frozenset(
 _ALWAYS_REQUIRED = ("exp", "iat", "iss")
 _REFUSED_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "b64"})
 _STRING_CLAIMS = ("iss", "sub", "sid", "azp")
-_COMPACT_JWS_RE = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]*)")
-_SWEEP_LIMIT = 16
+# Parsed headers of tokens whose signature verified, by their exact base64url bytes: every
+# token signed by one key has the same header, so a new token skips parsing it. Only
+# verified headers enter, so forged tokens cannot fill it; cleared when full. Read-only.
+_HEADERS: dict[bytes, dict[str, Any]] = {}
+_HEADERS_MAX = 256
+_SWEEP_EVERY = 32
+_SWEEP_LIMIT = 64
 
 
 def _refuse(reason: str, message: str) -> NoReturn:
@@ -155,27 +159,32 @@ class VerifiedToken:
     azp: str | None
 
 
-def _parse(token: str, max_token_bytes: int) -> tuple[re.Match[str], dict[str, Any]]:
-    """Size, structure and header; nothing verified yet."""
-    if not isinstance(token, str):
+def _parse(token: str, max_token_bytes: int) -> tuple[list[bytes], dict[str, Any]]:
+    """Size, structure and header; nothing verified yet. Returns the three parts as bytes."""
+    if type(token) is not str:
         _refuse("token-malformed", f"a token must be a str, not {type(token).__name__}")
-    if len(token) > max_token_bytes or (
-        not token.isascii() and len(token.encode("utf-8", "surrogatepass")) > max_token_bytes
-    ):
+    if not token.isascii():
+        if len(token.encode("utf-8", "surrogatepass")) > max_token_bytes:
+            _refuse("token-too-large", f"the token is larger than {max_token_bytes} bytes")
+        _refuse("token-malformed", "a token is ASCII: base64url parts joined by '.'")
+    if len(token) > max_token_bytes:
         _refuse("token-too-large", f"the token is larger than {max_token_bytes} bytes")
-    match = _COMPACT_JWS_RE.fullmatch(token)
-    if match is None:
+    raw = token.encode("ascii")
+    parts = raw.split(b".")
+    if len(parts) != 3 or not parts[0] or raw.translate(None, NOT_COMPACT):
         _refuse("token-malformed", "a token is three base64url parts (A-Za-z0-9_-) joined by '.'")
-    header_b64, payload_b64, signature_b64 = match.groups()
-    if not (is_canonical(header_b64) and is_canonical(payload_b64) and is_canonical(signature_b64)):
+    if not (is_canonical(parts[0]) and is_canonical(parts[1]) and is_canonical(parts[2])):
         _refuse("token-malformed", "a part has an impossible length or non-zero trailing bits")
+    header = _HEADERS.get(parts[0])
+    if header is not None:
+        return parts, header
     try:
-        header = loads_strict(decode_checked(header_b64))
+        header = loads_strict(decode_checked(parts[0]))
     except JSONError as exc:
         _refuse("token-malformed", f"header: {exc}")
     if type(header) is not dict:
         _refuse("token-malformed", "the header is not a JSON object")
-    return match, header
+    return parts, header
 
 
 def unverified_header(token: str, *, max_token_bytes: int = 8192) -> dict[str, Any]:
@@ -183,14 +192,14 @@ def unverified_header(token: str, *, max_token_bytes: int = 8192) -> dict[str, A
 
     Raises ``TokenError`` (``token-too-large`` or ``token-malformed``) like :func:`decode_jws`.
     """
-    return _parse(token, max_token_bytes)[1]
+    return dict(_parse(token, max_token_bytes)[1])
 
 
 def _decode(
     token: str, keys: KeySet, algorithms: frozenset[str], max_token_bytes: int
 ) -> tuple[dict[str, Any], bytes, PublicKey]:
     """The JWS layer: size, structure, header, alg/kid, signature; then the payload bytes."""
-    match, header = _parse(token, max_token_bytes)
+    parts, header = _parse(token, max_token_bytes)
     if not _REFUSED_HEADERS.isdisjoint(header):
         names = sorted(_REFUSED_HEADERS.intersection(header))
         _refuse("token-header-not-allowed", f"header parameters {names} are not allowed")
@@ -205,10 +214,14 @@ def _decode(
         _refuse("token-unknown-key", f"no key with kid {kid!r}")
     if key.alg != alg:
         _refuse("token-algorithm-not-allowed", f"alg {alg!r} is not the alg of key {kid!r}")
-    signing_input = token[: match.end(2)].encode("ascii")
-    if not key.verify(decode_checked(match[3]), signing_input):
+    header_b64, payload_b64, signature_b64 = parts
+    if not key.verify(decode_checked(signature_b64), b"%b.%b" % (header_b64, payload_b64)):
         _refuse("token-invalid-signature", "the signature does not verify")
-    return header, decode_checked(match[2]), key
+    if header_b64 not in _HEADERS:
+        if len(_HEADERS) >= _HEADERS_MAX:
+            _HEADERS.clear()
+        _HEADERS[header_b64] = header
+    return header, decode_checked(payload_b64), key
 
 
 def decode_jws(
@@ -224,7 +237,7 @@ def decode_jws(
     ES256, RS256 and EdDSA, so HMAC and ``none`` can never pass.
     """
     header, payload, _ = _decode(token, keys, algorithms & ALGORITHMS, max_token_bytes)
-    return header, payload
+    return dict(header), payload
 
 
 # A cache entry: the verified token, the key that verified it, and the precomputed bounds
@@ -264,6 +277,8 @@ class TokenVerifier:
         self._cache: FIFOCache[str, _Entry] = FIFOCache(maxsize=max(cache_size, 1))
         self._cache_enabled = cache_size > 0
         self._lock = threading.Lock()
+        self._inserts = 0
+        self._required = frozenset(options.required_claims)
 
     @property
     def cache_len(self) -> int:
@@ -281,9 +296,8 @@ class TokenVerifier:
         ``from_cookie`` is True for a token read from a cookie: then, when authorized
         parties are configured, a token without ``azp`` is refused (CSRF defence).
         """
-        try:
-            entry = self._cache[token]
-        except (KeyError, TypeError):
+        entry = self._cache.get(token) if type(token) is str else None
+        if entry is None:
             return self._verify_cold(token, keys, from_cookie)
         verified, key, _, _, _, _ = entry
         found = keys.get(key.kid)
@@ -294,8 +308,11 @@ class TokenVerifier:
         self._check_request(token, entry, from_cookie)
         return verified
 
-    def _check_request(self, token: str, entry: _Entry, from_cookie: bool) -> None:
-        """The checks that run on every verification, cached or not: azp/cookie, then times."""
+    def _check_request(self, token: str, entry: _Entry, from_cookie: bool) -> float:
+        """The checks that run on every verification, cached or not: azp/cookie, then times.
+
+        Returns the time they used.
+        """
         _, _, expires_at, not_before, iat_limit, needs_azp_for_cookie = entry
         if from_cookie and needs_azp_for_cookie:
             _refuse("token-invalid-authorized-party", "a cookie token must carry azp")
@@ -307,6 +324,7 @@ class TokenVerifier:
             _refuse("token-not-active-yet", "the token is not valid yet (nbf)")
         if now < iat_limit:
             _refuse("token-iat-in-the-future", "the token was issued in the future (iat)")
+        return now
 
     def remember(self, token: str) -> VerifiedToken:
         """Cache a token this process has just signed with :func:`encode_token`, unverified.
@@ -317,15 +335,15 @@ class TokenVerifier:
         request can ever reach the cache this way. The claim policy and time checks still
         run; a token already cached is returned as is.
         """
-        try:
-            return self._cache[token][0]
-        except KeyError:
-            pass
-        key = _MINTED.get(token)
+        cached = self._cache.get(token)
+        if cached is not None:
+            return cached[0]
+        with _MINTED_LOCK:
+            key = _MINTED.get(token)
         if key is None:
             _refuse("token-unknown-key", "remember() only takes tokens this process just signed")
-        header = _parse(token, self.options.max_token_bytes)[1]
-        return self._accept(token, header, decode_checked(token.split(".")[1]), key, False)
+        parts, header = _parse(token, self.options.max_token_bytes)
+        return self._accept(token, header, decode_checked(parts[1]), key, False)
 
     def _verify_cold(self, token: str, keys: KeySet, from_cookie: bool) -> VerifiedToken:
         options = self.options
@@ -348,9 +366,9 @@ class TokenVerifier:
             _refuse("token-malformed", f"payload: {exc}")
         if type(claims) is not dict:
             _refuse("token-malformed", "the payload is not a JSON object")
-        for name in options.required_claims:
-            if name not in claims:
-                _refuse("token-missing-claim", f"claim {name!r} is missing")
+        if not self._required <= claims.keys():
+            missing = [name for name in options.required_claims if name not in claims]
+            _refuse("token-missing-claim", f"claim {missing[0]!r} is missing")
         exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf")
         if (
             type(exp) is not int
@@ -387,20 +405,22 @@ class TokenVerifier:
             iat - leeway,
             parties is not None and azp is None,
         )
-        self._check_request(token, entry, from_cookie)
+        now = self._check_request(token, entry, from_cookie)
         if self._cache_enabled:
-            self._remember(token, entry)
+            self._remember(token, entry, now)
         return verified
 
-    def _remember(self, token: str, entry: _Entry) -> None:
-        now = self._clock()
+    def _remember(self, token: str, entry: _Entry, now: float) -> None:
         with self._lock:
             cache = self._cache
-            for _ in range(_SWEEP_LIMIT):
-                oldest = next(iter(cache), None)
-                if oldest is None or now < cache[oldest][2]:
-                    break
-                del cache[oldest]
+            self._inserts += 1
+            if self._inserts % _SWEEP_EVERY == 0:
+                # Drop expired entries from the head of the FIFO (the oldest inserted).
+                for _ in range(_SWEEP_LIMIT):
+                    oldest = next(iter(cache), None)
+                    if oldest is None or now < cache[oldest][2]:
+                        break
+                    del cache[oldest]
             cache[token] = entry
 
     def _evict(self, token: str) -> None:

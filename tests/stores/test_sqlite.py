@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -96,15 +95,12 @@ async def test_connection_settings(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "auth.db", busy_timeout=1.5)
     await store.open()
 
-    def pragmas() -> tuple[int, int, int]:
-        conn = store._connection()
-        return tuple(  # type: ignore[return-value]
-            conn.execute(f"PRAGMA {name}").fetchone()[0]
-            for name in ("synchronous", "foreign_keys", "busy_timeout")
-        )
+    def pragmas(conn: sqlite3.Connection) -> list[int]:
+        names = ("synchronous", "foreign_keys", "busy_timeout")
+        return [conn.execute(f"PRAGMA {name}").fetchone()[0] for name in names]
 
     try:
-        assert await store._call(pragmas) == (1, 1, 1500)  # 1 = NORMAL
+        assert await store._call(pragmas) == [1, 1, 1500]  # 1 = NORMAL
     finally:
         await store.close()
 
@@ -202,7 +198,7 @@ async def test_file_from_a_newer_release_is_refused(tmp_path: Path) -> None:
     with raw:
         raw.execute("INSERT INTO schema_migrations VALUES (99, 'from the future', 0)")
     raw.close()
-    with pytest.raises(ConfigurationError, match="schema version 99.*newer"):
+    with pytest.raises(ConfigurationError, match=r"schema version 99.*newer"):
         await SQLiteStore(path).open()
 
 
@@ -276,25 +272,31 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
 """
 
 
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
 @pytest.mark.slow
 async def test_worker_processes_sharing_a_file_lose_no_merge(tmp_path: Path) -> None:
     path = tmp_path / "auth.db"
     store = SQLiteStore(path)
     await store.open()
     await store.insert_user(make_user())
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
     workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(path), prefix, "30"], env=env)
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", WORKER, str(path), prefix, "30", env=env
+        )
         for prefix in ("a", "b", "c")
     ]
     try:
         codes = await asyncio.wait_for(
-            asyncio.gather(*(asyncio.to_thread(worker.wait) for worker in workers)), timeout=60
+            asyncio.gather(*(worker.wait() for worker in workers)), timeout=60
         )
     finally:
         for worker in workers:
-            worker.kill()
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
     assert codes == [0, 0, 0]
     user = await store.get_user("user_1")
     await store.close()

@@ -13,7 +13,6 @@ that share the file, and contending writers wait their turn instead of failing.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import sqlite3
 from collections.abc import Callable
@@ -160,20 +159,19 @@ class SQLiteStore:
     async def _call(
         self, op: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """Run ``op(connection, *args)`` on the worker thread."""
+        """Run ``op(connection, *args, **kwargs)`` on the worker thread."""
         executor = self._executor
         if executor is None:
             raise StoreUnavailable(f"the store {self.url} is not open")
-        call = functools.partial(self._translated, self._on_connection, op, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(executor, call)
 
-    def _on_connection(
-        self, op: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        conn = self._conn
-        if conn is None:
-            raise StoreUnavailable(f"the store {self.url} is closed")
-        return op(conn, *args, **kwargs)
+        def on_connection() -> T:
+            conn = self._conn
+            if conn is None:
+                raise StoreUnavailable(f"the store {self.url} is closed")
+            return op(conn, *args, **kwargs)
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, self._translated, on_connection)
 
     def _translated(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn()``, with sqlite3 errors turned into this library's exceptions."""

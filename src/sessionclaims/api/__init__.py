@@ -1,0 +1,42 @@
+"""``backend.api``: the HTTP API (http-api.md) as a Starlette app.
+
+Mount it anywhere (``Mount("/auth", app=backend.api)``) or serve it alone. Routes:
+
+* public: ``GET /.well-known/jwks.json``, ``GET /v1/jwks``, ``GET /openapi.json``;
+* backend (``Authorization: Bearer <secret key>``): :mod:`.backend_routes`;
+* frontend (session token or none): :mod:`.frontend_routes`.
+
+Every error, including an unknown path or a wrong method, is answered in the one error
+format by :mod:`._errors`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from ._errors import EXCEPTION_HANDLERS
+from .backend_routes import BackendAPI, public_routes
+from .frontend_routes import FrontendAPI
+from .openapi import openapi_routes
+
+if TYPE_CHECKING:
+    from ..backend import Backend
+
+__all__ = ["build_api"]
+
+
+def build_api(backend: Backend) -> Starlette:
+    """The HTTP API of ``backend`` (what :attr:`Backend.api <sessionclaims.Backend.api>`
+    returns). Paths are exact: no redirect for a trailing slash."""
+    routes: list[BaseRoute] = [
+        *public_routes(backend),
+        *BackendAPI(backend).routes(),
+        *FrontendAPI(backend).routes(),
+    ]
+    routes += openapi_routes(lambda: app.routes)
+    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
+    app.router.redirect_slashes = False
+    return app

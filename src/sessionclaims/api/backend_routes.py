@@ -1,0 +1,289 @@
+"""The backend API (``Authorization: Bearer <secret key>``) and the public JWKS routes.
+
+Everything a server that holds the secret key may do: users and their three tiers of
+metadata, sessions and their tokens, completing sign-ups (http-api.md, "Backend API").
+The secret key is compared in constant time; with no secret key configured, every route
+here answers 401 and says how to configure one.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..models import SessionStatus
+from ._bodies import (
+    backend_tiers,
+    is_id,
+    path_id,
+    query_id,
+    query_int,
+    read_json_object,
+    reject_unknown,
+    template_name,
+)
+from ._errors import ApiError
+
+if TYPE_CHECKING:
+    from ..backend import Backend
+
+__all__ = ["BackendAPI", "Endpoint", "json_response", "method_route", "public_routes"]
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+JWKS_MAX_AGE = 300
+"""Seconds a JWKS answer may be cached (a rotated-out key verifies far longer)."""
+
+_SESSION_STATUSES = ("active", "revoked", "ended", "expired")
+_MAX_OFFSET = 999_999_999
+
+
+def json_response(
+    content: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """A JSON answer; ``Cache-Control: no-store`` unless ``headers`` say otherwise."""
+    return JSONResponse(
+        content, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})}
+    )
+
+
+def method_route(
+    path: str,
+    handlers: Mapping[str, Endpoint],
+    *,
+    name: str,
+    middleware: Sequence[Middleware] | None = None,
+) -> Route:
+    """One route for ``path`` that dispatches on the method (``HEAD`` goes to ``GET``).
+
+    One route per path keeps Starlette's 405 answer (and its ``Allow`` header) right."""
+    table = {method.upper(): handler for method, handler in handlers.items()}
+    if "GET" in table:
+        table.setdefault("HEAD", table["GET"])
+
+    async def endpoint(request: Request) -> Response:
+        return await table[request.method](request)
+
+    return Route(path, endpoint, methods=sorted(table), name=name, middleware=middleware)
+
+
+def request_origin(request: Request) -> str | None:
+    """The ``Origin`` header, for a new session's ``azp`` (``null`` counts as absent)."""
+    origin = request.headers.get("origin")
+    return None if origin in (None, "", "null") else origin
+
+
+class BackendAPI:
+    """The routes of the backend API, bound to one :class:`~sessionclaims.Backend`."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        secret = backend.settings.secret_key
+        self._secret = secret.encode("utf-8") if secret else None
+
+    # -- authorization ------------------------------------------------------------------
+    def authorize(self, request: Request) -> None:
+        """401 ``unauthorized`` unless the request carries the secret key."""
+        if self._secret is None:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "the backend API is disabled because no secret key is configured: pass "
+                "secret_key= to Backend or set SESSIONCLAIMS_SECRET_KEY",
+            )
+        presented: bytes | None = None
+        for name, value in request.scope["headers"]:
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                presented = value[7:].strip()
+                break
+        if not presented:
+            raise ApiError(
+                401, "unauthorized", "send the secret key as 'Authorization: Bearer <secret key>'"
+            )
+        if not hmac.compare_digest(presented, self._secret):
+            raise ApiError(401, "unauthorized", "the secret key is wrong")
+
+    def _guarded(self, handler: Endpoint) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            self.authorize(request)
+            return await handler(request)
+
+        return endpoint
+
+    def routes(self) -> list[BaseRoute]:
+        """Every backend route (the table of http-api.md)."""
+        g = self._guarded
+        return [
+            method_route(
+                "/v1/users", {"GET": g(self.list_users), "POST": g(self.create_user)},
+                name="users",
+            ),
+            method_route(
+                "/v1/users/{user_id}",
+                {"GET": g(self.get_user), "DELETE": g(self.delete_user)},
+                name="user",
+            ),
+            method_route(
+                "/v1/users/{user_id}/metadata",
+                {"PATCH": g(self.merge_metadata), "PUT": g(self.replace_metadata)},
+                name="user_metadata",
+            ),
+            method_route(
+                "/v1/sessions",
+                {"GET": g(self.list_sessions), "POST": g(self.create_session)},
+                name="sessions",
+            ),
+            method_route("/v1/sessions/{session_id}", {"GET": g(self.get_session)},
+                         name="session"),
+            method_route("/v1/sessions/{session_id}/revoke", {"POST": g(self.revoke_session)},
+                         name="session_revoke"),
+            method_route("/v1/sessions/{session_id}/tokens", {"POST": g(self.session_token)},
+                         name="session_token"),
+            method_route(
+                "/v1/sessions/{session_id}/tokens/{template}",
+                {"POST": g(self.template_token)},
+                name="session_template_token",
+            ),
+            method_route(
+                "/v1/sign_ups/{sign_up_id}/complete", {"POST": g(self.complete_sign_up)},
+                name="sign_up_complete",
+            ),
+        ]
+
+    # -- users --------------------------------------------------------------------------
+    async def create_user(self, request: Request) -> Response:
+        """``POST /v1/users``: 201 user (all tiers)."""
+        body = await read_json_object(request)
+        tiers = backend_tiers(body, also=("external_id",))
+        user = await self.backend.users.create_user(external_id=body.get("external_id"), **tiers)
+        return json_response(user.to_dict(), status=201)
+
+    async def list_users(self, request: Request) -> Response:
+        """``GET /v1/users?limit=&offset=``: a page of users, oldest first."""
+        limit = query_int(request, "limit", default=100, lowest=1, highest=500)
+        offset = query_int(request, "offset", default=0, lowest=0, highest=_MAX_OFFSET)
+        page = await self.backend.users.list_users(limit=limit, offset=offset)
+        return json_response(
+            {"data": [user.to_dict() for user in page.data], "total_count": page.total_count}
+        )
+
+    async def get_user(self, request: Request) -> Response:
+        """``GET /v1/users/{user_id}``: the user (all tiers)."""
+        user = await self.backend.users.get_user(path_id(request, "user_id", "user"))
+        return json_response(user.to_dict())
+
+    async def delete_user(self, request: Request) -> Response:
+        """``DELETE /v1/users/{user_id}``: its sessions are revoked at once."""
+        user_id = path_id(request, "user_id", "user")
+        await self.backend.users.delete_user(user_id)
+        return json_response({"id": user_id, "object": "user", "deleted": True})
+
+    async def merge_metadata(self, request: Request) -> Response:
+        """``PATCH /v1/users/{user_id}/metadata``: top-level **merge** of each tier sent."""
+        return await self._write_metadata(request, "merge")
+
+    async def replace_metadata(self, request: Request) -> Response:
+        """``PUT /v1/users/{user_id}/metadata``: each tier sent is **replaced** whole."""
+        return await self._write_metadata(request, "replace")
+
+    async def _write_metadata(
+        self, request: Request, mode: Literal["merge", "replace"]
+    ) -> Response:
+        user_id = path_id(request, "user_id", "user")
+        tiers = backend_tiers(await read_json_object(request))
+        _, after = await self.backend.users.write(user_id, tiers, mode=mode)
+        return json_response(after.to_user().to_dict())
+
+    # -- sessions -----------------------------------------------------------------------
+    async def create_session(self, request: Request) -> Response:
+        """``POST /v1/sessions`` ``{user_id}``: 201 session, first token, refresh credential."""
+        body = await read_json_object(request)
+        reject_unknown(body, ("user_id",))
+        user_id = body.get("user_id")
+        if not isinstance(user_id, str):
+            raise ApiError(422, "invalid_field", "user_id (a user id string) is required",
+                           meta={"param": "user_id"})
+        if not is_id(user_id):
+            raise ApiError(404, "resource_not_found", "user not found", meta={"resource": "user"})
+        new = await self.backend.sessions.create_session(user_id, origin=request_origin(request))
+        return json_response(new.to_dict(), status=201)
+
+    async def list_sessions(self, request: Request) -> Response:
+        """``GET /v1/sessions?user_id=&status=&limit=&offset=``."""
+        user_id = query_id(request, "user_id")
+        status = request.query_params.get("status")
+        if status is not None and status not in _SESSION_STATUSES:
+            raise ApiError(
+                422, "invalid_field", f"status must be one of {', '.join(_SESSION_STATUSES)}",
+                meta={"param": "status"},
+            )
+        limit = query_int(request, "limit", default=100, lowest=1, highest=500)
+        offset = query_int(request, "offset", default=0, lowest=0, highest=_MAX_OFFSET)
+        page = await self.backend.sessions.list_sessions(
+            user_id=user_id, status=cast(SessionStatus | None, status), limit=limit, offset=offset
+        )
+        return json_response(
+            {"data": [s.to_dict() for s in page.data], "total_count": page.total_count}
+        )
+
+    async def get_session(self, request: Request) -> Response:
+        """``GET /v1/sessions/{session_id}``: the session, with its effective status."""
+        session_id = path_id(request, "session_id", "session")
+        session = await self.backend.sessions.get_session(session_id)
+        return json_response(session.to_dict())
+
+    async def revoke_session(self, request: Request) -> Response:
+        """``POST /v1/sessions/{session_id}/revoke``: 409 if it is not active."""
+        session_id = path_id(request, "session_id", "session")
+        reject_unknown(await read_json_object(request, required=False), ())
+        session = await self.backend.sessions.revoke_session(session_id)
+        return json_response(session.to_dict())
+
+    async def session_token(self, request: Request) -> Response:
+        """``POST /v1/sessions/{session_id}/tokens`` ``{expires_in_seconds?}``: ``{jwt}``."""
+        session_id = path_id(request, "session_id", "session")
+        body = await read_json_object(request, required=False)
+        reject_unknown(body, ("expires_in_seconds",))
+        jwt = await self.backend.sessions.get_token(
+            session_id, expires_in_seconds=body.get("expires_in_seconds")
+        )
+        return json_response({"jwt": jwt})
+
+    async def template_token(self, request: Request) -> Response:
+        """``POST /v1/sessions/{session_id}/tokens/{template}``: a named template's ``{jwt}``."""
+        session_id = path_id(request, "session_id", "session")
+        template = template_name(request)
+        reject_unknown(await read_json_object(request, required=False), ())
+        jwt = await self.backend.sessions.get_token(session_id, template)
+        return json_response({"jwt": jwt})
+
+    # -- sign-ups -----------------------------------------------------------------------
+    async def complete_sign_up(self, request: Request) -> Response:
+        """``POST /v1/sign_ups/{sign_up_id}/complete``: the user, session and first token."""
+        sign_up_id = path_id(request, "sign_up_id", "sign-up")
+        reject_unknown(await read_json_object(request, required=False), ())
+        completion = await self.backend.sign_ups.complete(
+            sign_up_id, origin=request_origin(request)
+        )
+        return json_response(completion.to_dict())
+
+
+def public_routes(backend: Backend) -> list[BaseRoute]:
+    """``GET /.well-known/jwks.json`` and ``GET /v1/jwks``: the public keys, no auth."""
+
+    async def jwks(request: Request) -> Response:
+        await backend.ensure_open()
+        return json_response(
+            backend.jwks(), headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"}
+        )
+
+    return [
+        method_route("/.well-known/jwks.json", {"GET": jwks}, name="well_known_jwks"),
+        method_route("/v1/jwks", {"GET": jwks}, name="jwks"),
+    ]

@@ -1,0 +1,356 @@
+"""The OpenAPI 3.1 document of the HTTP API, served at ``GET /openapi.json``.
+
+:data:`OPERATIONS` describes every operation the API can have. The served document holds
+exactly those whose route exists in the app (so it matches what the routes really do);
+``tests/api/test_openapi.py`` fails when a route has no description here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from ..__about__ import __version__
+from ._bodies import MAX_BODY_BYTES
+from .backend_routes import json_response, method_route
+
+__all__ = ["OPERATIONS", "openapi_document", "openapi_routes", "route_methods"]
+
+_ID_PATTERN = "^[A-Za-z0-9_]{1,64}$"
+_TEMPLATE_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_PARAM_RE = re.compile(r"{(\w+)}")
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(properties: dict[str, Any], *, required: Sequence[str] = (),
+            closed: bool = True) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+_MS = {"type": "integer", "description": "Unix time in milliseconds"}
+_METADATA = _ref("Metadata")
+_USER_FIELDS: dict[str, Any] = {
+    "id": {"type": "string"},
+    "object": {"const": "user"},
+    "external_id": {"type": ["string", "null"]},
+    "created_at": _MS,
+    "updated_at": _MS,
+    "public_metadata": _METADATA,
+    "private_metadata": _METADATA,
+    "unsafe_metadata": _METADATA,
+}
+_FRONTEND_USER_FIELDS = {k: v for k, v in _USER_FIELDS.items() if k != "private_metadata"}
+_TIER_FIELDS = {
+    "public_metadata": _METADATA,
+    "trusted_metadata": {**_METADATA, "description": "alias of public_metadata"},
+    "private_metadata": _METADATA,
+    "unsafe_metadata": _METADATA,
+    "untrusted_metadata": {**_METADATA, "description": "alias of unsafe_metadata"},
+}
+_UNSAFE_FIELDS = {k: v for k, v in _TIER_FIELDS.items() if k.startswith(("unsafe", "untrusted"))}
+_SESSION_FIELDS: dict[str, Any] = {
+    "session": _ref("Session"),
+    "token": {"type": "string", "description": "the session token (JWT)"},
+    "refresh_credential": {"type": "string", "description": "shown once; store it safely"},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Metadata": {"type": "object", "description": "a JSON object; limits in metadata.md"},
+    "User": _object(_USER_FIELDS, required=list(_USER_FIELDS)),
+    "FrontendUser": _object(_FRONTEND_USER_FIELDS, required=list(_FRONTEND_USER_FIELDS)),
+    "Session": _object(
+        {
+            "id": {"type": "string"},
+            "object": {"const": "session"},
+            "user_id": {"type": "string"},
+            "status": {"enum": ["active", "revoked", "ended", "expired"]},
+            "created_at": _MS,
+            "expire_at": _MS,
+            "last_active_at": _MS,
+        },
+        required=["id", "object", "user_id", "status", "created_at", "expire_at",
+                  "last_active_at"],
+    ),
+    "SignUp": _object(
+        {
+            "id": {"type": "string"},
+            "object": {"const": "sign_up"},
+            "status": {"enum": ["pending", "complete"]},
+            "unsafe_metadata": _METADATA,
+            "created_at": _MS,
+            "user_id": {"type": ["string", "null"]},
+        },
+        required=["id", "object", "status", "unsafe_metadata"],
+    ),
+    "NewSession": _object(_SESSION_FIELDS, required=list(_SESSION_FIELDS)),
+    "SignUpCompletion": _object(
+        {"user": _ref("User"), **_SESSION_FIELDS}, required=["user", *_SESSION_FIELDS]
+    ),
+    "UserList": _object({"data": {"type": "array", "items": _ref("User")},
+                         "total_count": {"type": "integer"}}, required=["data", "total_count"]),
+    "SessionList": _object({"data": {"type": "array", "items": _ref("Session")},
+                            "total_count": {"type": "integer"}},
+                           required=["data", "total_count"]),
+    "DeletedUser": _object(
+        {"id": {"type": "string"}, "object": {"const": "user"}, "deleted": {"const": True}},
+        required=["id", "object", "deleted"],
+    ),
+    "Token": _object({"jwt": {"type": "string"}}, required=["jwt"]),
+    "JWKS": _object({"keys": {"type": "array", "items": {"type": "object"}}},
+                    required=["keys"], closed=False),
+    "Error": _object(
+        {
+            "errors": {
+                "type": "array",
+                "minItems": 1,
+                "items": _object(
+                    {"code": {"type": "string"}, "message": {"type": "string"},
+                     "meta": {"type": "object", "description": "param, reason..."}},
+                    required=["code", "message", "meta"],
+                ),
+            }
+        },
+        required=["errors"],
+    ),
+    "CreateUser": _object({"external_id": {"type": ["string", "null"], "maxLength": 255},
+                           **_TIER_FIELDS}),
+    "MetadataWrite": _object(_TIER_FIELDS),
+    "CreateSession": _object({"user_id": {"type": "string"}}, required=["user_id"]),
+    "TokenRequest": _object({"expires_in_seconds": {"type": "integer", "minimum": 1}}),
+    "Empty": _object({}),
+    "UnsafeMetadataWrite": _object(_UNSAFE_FIELDS),
+}
+
+_ERROR_WHEN = {
+    400: "the body is not JSON, or not an object (malformed_json)",
+    401: "missing or wrong secret key / session token (unauthorized, meta.reason)",
+    403: "not allowed (form_param_not_allowed, origin_not_allowed)",
+    404: "unknown user / session / sign-up / template (resource_not_found)",
+    405: "method not allowed (method_not_allowed)",
+    409: "state conflict (conflict)",
+    413: f"body over {MAX_BODY_BYTES} bytes (request_too_large)",
+    422: "well-formed but invalid (invalid_metadata, metadata_too_large, unknown_field...)",
+    503: "the store is unreachable; nothing was written (store_unavailable)",
+}
+RESPONSES = {
+    str(status): {
+        "description": when,
+        "content": {"application/json": {"schema": _ref("Error")}},
+    }
+    for status, when in _ERROR_WHEN.items()
+}
+SECURITY_SCHEMES = {
+    "secretKey": {"type": "http", "scheme": "bearer", "description": "the secret key"},
+    "sessionToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+    "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "__session"},
+    "refreshCookie": {"type": "apiKey", "in": "cookie", "name": "__refresh"},
+    "refreshCredential": {"type": "http", "scheme": "bearer",
+                          "description": "the refresh credential (non-browser clients)"},
+}
+_BACKEND = [{"secretKey": []}]
+_SESSION = [{"sessionToken": []}, {"sessionCookie": []}]
+_REFRESH = [{"refreshCookie": []}, {"refreshCredential": []}]
+_TOKEN_HEADERS = {
+    "X-Session-Token": {"description": "a fresh session token, when the write changed its "
+                        "claims", "schema": {"type": "string"}},
+    "Set-Cookie": {"description": "__session=<fresh token>, for cookie requests",
+                   "schema": {"type": "string"}},
+}
+
+
+def _op(
+    summary: str,
+    tag: str,
+    ok: tuple[int, str],
+    errors: Iterable[int],
+    *,
+    security: list[dict[str, list[str]]] | None = None,
+    body: str | None = None,
+    body_required: bool = True,
+    query: Sequence[tuple[str, dict[str, Any]]] = (),
+    headers: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    status, schema = ok
+    success: dict[str, Any] = {
+        "description": summary,
+        "content": {"application/json": {"schema": _ref(schema)}},
+    }
+    if headers:
+        success["headers"] = headers
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "responses": {
+            str(status): success,
+            **{str(e): {"$ref": f"#/components/responses/{e}"} for e in sorted(errors)},
+        },
+        "security": security if security is not None else [],
+    }
+    if body is not None:
+        operation["requestBody"] = {
+            "required": body_required,
+            "content": {"application/json": {"schema": _ref(body)}},
+        }
+    if query:
+        operation["parameters"] = [
+            {"name": name, "in": "query", "required": False, "schema": schema}
+            for name, schema in query
+        ]
+    return operation
+
+
+_WRITE = (400, 401, 404, 405, 413, 422, 503)
+_READ = (401, 404, 503)
+_LIMIT = ("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100})
+_OFFSET = ("offset", {"type": "integer", "minimum": 0, "default": 0})
+
+OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("/v1/users", "post"): _op("Create a user", "users", (201, "User"), _WRITE,
+                               security=_BACKEND, body="CreateUser"),
+    ("/v1/users", "get"): _op("List users, oldest first", "users", (200, "UserList"),
+                              (401, 422, 503), security=_BACKEND, query=[_LIMIT, _OFFSET]),
+    ("/v1/users/{user_id}", "get"): _op("Get a user", "users", (200, "User"), _READ,
+                                        security=_BACKEND),
+    ("/v1/users/{user_id}", "delete"): _op(
+        "Delete a user; its sessions are revoked", "users", (200, "DeletedUser"), _READ,
+        security=_BACKEND),
+    ("/v1/users/{user_id}/metadata", "patch"): _op(
+        "Merge metadata (top level; null deletes a key)", "users", (200, "User"), _WRITE,
+        security=_BACKEND, body="MetadataWrite"),
+    ("/v1/users/{user_id}/metadata", "put"): _op(
+        "Replace each tier sent", "users", (200, "User"), _WRITE, security=_BACKEND,
+        body="MetadataWrite"),
+    ("/v1/sessions", "post"): _op(
+        "Create a session for an authenticated person", "sessions", (201, "NewSession"),
+        _WRITE, security=_BACKEND, body="CreateSession"),
+    ("/v1/sessions", "get"): _op(
+        "List sessions", "sessions", (200, "SessionList"), (401, 422, 503), security=_BACKEND,
+        query=[("user_id", {"type": "string", "pattern": _ID_PATTERN}),
+               ("status", {"enum": ["active", "revoked", "ended", "expired"]}),
+               _LIMIT, _OFFSET]),
+    ("/v1/sessions/{session_id}", "get"): _op("Get a session", "sessions", (200, "Session"),
+                                              _READ, security=_BACKEND),
+    ("/v1/sessions/{session_id}/revoke", "post"): _op(
+        "Revoke a session", "sessions", (200, "Session"), (*_WRITE, 409), security=_BACKEND,
+        body="Empty", body_required=False),
+    ("/v1/sessions/{session_id}/tokens", "post"): _op(
+        "A session token from the session template", "sessions", (200, "Token"),
+        (*_WRITE, 409), security=_BACKEND, body="TokenRequest", body_required=False),
+    ("/v1/sessions/{session_id}/tokens/{template}", "post"): _op(
+        "A token from a named template", "sessions", (200, "Token"), (*_WRITE, 409),
+        security=_BACKEND, body="Empty", body_required=False),
+    ("/v1/sign_ups/{sign_up_id}/complete", "post"): _op(
+        "Complete a sign-up: user, session and first token", "sign-ups",
+        (200, "SignUpCompletion"), (*_WRITE, 409), security=_BACKEND, body="Empty",
+        body_required=False),
+    ("/v1/me", "get"): _op("The signed-in user (no private metadata)", "frontend",
+                           (200, "FrontendUser"), _READ, security=_SESSION),
+    ("/v1/me", "patch"): _op(
+        "Replace the signed-in user's unsafe metadata", "frontend", (200, "FrontendUser"),
+        (*_WRITE, 403), security=_SESSION, body="UnsafeMetadataWrite", headers=_TOKEN_HEADERS),
+    ("/v1/me/metadata", "patch"): _op(
+        "Merge into the signed-in user's unsafe metadata", "frontend", (200, "FrontendUser"),
+        (*_WRITE, 403), security=_SESSION, body="UnsafeMetadataWrite", headers=_TOKEN_HEADERS),
+    ("/v1/sign_ups", "post"): _op(
+        "Start a sign-up holding unsafe metadata", "frontend", (201, "SignUp"),
+        (400, 403, 405, 413, 422, 503), body="UnsafeMetadataWrite"),
+    ("/v1/client/sessions/{session_id}/tokens", "post"): _op(
+        "A fresh session token for the refresh credential", "frontend", (200, "Token"),
+        (400, 401, 403, 404, 405, 409, 413, 503), security=_REFRESH),
+    ("/v1/client/sessions/{session_id}/tokens/{template}", "post"): _op(
+        "A named template's token for the refresh credential", "frontend", (200, "Token"),
+        (400, 401, 403, 404, 405, 409, 413, 503), security=_REFRESH),
+    ("/v1/client/sessions/{session_id}/end", "post"): _op(
+        "Sign out: end the session and clear the cookies", "frontend", (200, "Session"),
+        (400, 401, 403, 404, 405, 409, 413, 503), security=_REFRESH),
+    ("/v1/jwks", "get"): _op("The public signing keys", "public", (200, "JWKS"), (503,)),
+    ("/.well-known/jwks.json", "get"): _op("The public signing keys", "public",
+                                           (200, "JWKS"), (503,)),
+    ("/openapi.json", "get"): {
+        "summary": "This document",
+        "tags": ["public"],
+        "security": [],
+        "responses": {"200": {"description": "the OpenAPI 3.1 document",
+                              "content": {"application/json": {"schema": {"type": "object"}}}}},
+    },
+}
+
+
+def route_methods(routes: Iterable[BaseRoute], prefix: str = "") -> dict[str, set[str]]:
+    """``{path: {methods}}`` of every route, mounted ones included (``HEAD`` left out)."""
+    found: dict[str, set[str]] = {}
+    for route in routes:
+        if isinstance(route, Mount):
+            for path, methods in route_methods(route.routes, prefix + route.path).items():
+                found.setdefault(path, set()).update(methods)
+        elif isinstance(route, Route) and route.methods:
+            methods = {m.lower() for m in route.methods if m != "HEAD"}
+            found.setdefault(prefix + route.path, set()).update(methods)
+    return found
+
+
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string",
+                       "pattern": _TEMPLATE_PATTERN if name == "template" else _ID_PATTERN},
+        }
+        for name in _PARAM_RE.findall(path)
+    ]
+
+
+def openapi_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the operations that ``routes`` really have."""
+    paths: dict[str, Any] = {}
+    for path, methods in sorted(route_methods(routes).items()):
+        item: dict[str, Any] = {}
+        for method in sorted(methods):
+            operation = OPERATIONS.get((path, method))
+            if operation is not None:
+                item[method] = operation
+        if item:
+            parameters = _path_parameters(path)
+            paths[path] = {"parameters": parameters, **item} if parameters else item
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "sessionclaims",
+            "version": __version__,
+            "description": "Users, metadata, sessions and session tokens. Every error has "
+            'the body {"errors": [{"code", "message", "meta"}]}.',
+        },
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": RESPONSES,
+            "securitySchemes": SECURITY_SCHEMES,
+        },
+    }
+
+
+def openapi_routes(routes: Callable[[], Iterable[BaseRoute]]) -> list[BaseRoute]:
+    """``GET /openapi.json``; ``routes`` gives the app's routes when first asked."""
+    document: dict[str, Any] = {}
+
+    async def openapi(request: Request) -> Response:
+        if not document:
+            document.update(openapi_document(routes()))
+        return json_response(document, headers={"Cache-Control": "public, max-age=300"})
+
+    return [method_route("/openapi.json", {"GET": openapi}, name="openapi")]

@@ -1,0 +1,382 @@
+"""The PostgreSQL store: many app instances on many machines share one database.
+
+Connections come from a :class:`psycopg_pool.AsyncConnectionPool`; each is checked
+before it is handed out, so after the server restarts the pool replaces dead
+connections by itself. Read-modify-writes lock their row (``SELECT ... FOR UPDATE``).
+Every change-log append takes a transaction-scoped advisory lock first, so sequence
+numbers become visible in order (a reader that has seen ``seq`` N will never later find
+a smaller one committed), and sends ``NOTIFY`` on the store's channel in the same
+transaction; :meth:`PostgresStore.listen` turns those into callbacks.
+
+Tables live in one schema (``?schema=name`` in the URL or ``schema=`` option; default
+``public``), created on first open, so several deployments (or test runs) can share a
+database without colliding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import AsyncConnectionPool
+
+from .._errors import ConfigurationError, StoreUnavailable
+from ..models import SessionStatus
+from . import _pg_ops as ops
+from . import _rows as rows
+from ._pg_listen import listen_forever
+from ._pg_ops import Connection, Feed
+from ._schema import POSTGRES_MIGRATIONS, pending_migrations
+from .base import (
+    ChangeRecord,
+    DuplicateRecord,
+    KeyRecord,
+    SessionRecord,
+    SignUpRecord,
+    UserMutation,
+    UserRecord,
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def channel_name(schema: str) -> str:
+    """The ``NOTIFY`` channel of the store in ``schema`` (at most 63 bytes)."""
+    name = f"sessionclaims_{schema}"
+    if len(name) > 63:
+        name = "sessionclaims_" + hashlib.blake2b(schema.encode(), digest_size=16).hexdigest()
+    return name
+
+
+def _lock_key(purpose: str, schema: str) -> int:
+    digest = hashlib.blake2b(f"sessionclaims:{purpose}:{schema}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+class PostgresStore:
+    """A :class:`~sessionclaims.stores.Store` on PostgreSQL (psycopg 3, async).
+
+    ``url`` is a libpq URL (``postgresql://user:password@host:5432/db``); its query
+    may carry libpq parameters and ``schema``. Options: ``schema``; ``min_size`` and
+    ``max_size`` of the pool; ``timeout``, seconds a call waits for a pooled
+    connection before :class:`~sessionclaims.StoreUnavailable`; ``connect_timeout``;
+    ``max_idle`` and ``max_lifetime`` of pooled connections; ``application_name``
+    (shown in ``pg_stat_activity``; the listener's is this plus ``-listener``);
+    ``listen_backoff_max``, the longest wait between two reconnection attempts of
+    :meth:`listen`, and ``listen_check_interval``, how often it checks that its
+    connection is alive.
+    """
+
+    options: ClassVar[frozenset[str]] = frozenset(
+        {
+            "schema",
+            "min_size",
+            "max_size",
+            "timeout",
+            "connect_timeout",
+            "max_idle",
+            "max_lifetime",
+            "application_name",
+            "listen_backoff_max",
+            "listen_check_interval",
+        }
+    )
+    """The keyword options :func:`~sessionclaims.stores.open_store` accepts."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        max_idle: float = 600.0,
+        max_lifetime: float = 3600.0,
+        application_name: str = "sessionclaims",
+        listen_backoff_max: float = 5.0,
+        listen_check_interval: float = 10.0,
+    ) -> None:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        in_url = {value for name, value in query if name == "schema"}
+        if len(in_url) > 1 or (in_url and schema is not None and in_url != {schema}):
+            raise ConfigurationError(f"conflicting schemas for {rows.redact_url(url)}")
+        self.schema = schema if schema is not None else in_url.pop() if in_url else "public"
+        if not _SCHEMA_NAME.fullmatch(self.schema):
+            raise ConfigurationError(
+                f"invalid schema name {self.schema!r}: use lower-case letters, digits and"
+                " underscores, starting with a letter or underscore, at most 63 characters"
+            )
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise ConfigurationError(f"need 0 <= min_size <= max_size, max_size >= 1 ({url})")
+        if min(timeout, connect_timeout, listen_backoff_max, listen_check_interval) <= 0:
+            raise ConfigurationError("timeouts and intervals must be positive")
+        rest = urlencode([(n, v) for n, v in query if n != "schema"], quote_via=quote)
+        self._conninfo = urlunsplit(parts._replace(query=rest))
+        try:
+            params = conninfo_to_dict(self._conninfo)
+        except psycopg.ProgrammingError as exc:
+            raise ConfigurationError(
+                f"invalid PostgreSQL URL {rows.redact_url(url)}: {exc}"
+            ) from exc
+        self.url = rows.redact_url(url)
+        self.channel = channel_name(self.schema)
+        self._kwargs: dict[str, Any] = {"autocommit": True}
+        if "connect_timeout" not in params:
+            self._kwargs["connect_timeout"] = max(1, math.ceil(connect_timeout))
+        app = str(params.get("application_name") or application_name)
+        self._listener_kwargs = {
+            **self._kwargs,
+            "application_name": f"{app}-listener"[:63],
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+        }
+        if "application_name" not in params:
+            self._kwargs["application_name"] = app[:63]
+        self._min_size, self._max_size = min_size, max_size
+        self._timeout = float(timeout)
+        self._max_idle, self._max_lifetime = float(max_idle), float(max_lifetime)
+        self._listen_backoff_max = float(listen_backoff_max)
+        self._listen_check_interval = float(listen_check_interval)
+        self._feed = Feed(_lock_key("changes", self.schema), self.channel)
+        self._pool: AsyncConnectionPool[Connection] | None = None
+        self._open_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"<PostgresStore {self.url} schema={self.schema}>"
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Connect, create the schema and apply pending migrations, then fill the pool."""
+        async with self._open_lock:
+            if self._pool is not None:
+                return
+            pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+                self._conninfo,
+                kwargs=self._kwargs,
+                configure=self._configure,
+                check=AsyncConnectionPool.check_connection,
+                open=False,
+                name=f"sessionclaims-{self.schema}",
+                min_size=self._min_size,
+                max_size=self._max_size,
+                timeout=self._timeout,
+                max_idle=self._max_idle,
+                max_lifetime=self._max_lifetime,
+            )
+            try:
+                await self._migrate()
+                await pool.open(wait=True, timeout=self._timeout)
+            except BaseException as exc:
+                await pool.close()
+                if isinstance(exc, psycopg.OperationalError):
+                    raise StoreUnavailable(f"cannot open the store {self.url}: {exc}") from exc
+                raise
+            self._pool = pool
+
+    async def close(self) -> None:
+        """Close the pool. A running :meth:`listen` is the caller's to cancel."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def _configure(self, conn: Connection) -> None:
+        await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+
+    async def _migrate(self) -> None:
+        quoted = f'"{self.schema}"'  # the name matched _SCHEMA_NAME: nothing to escape
+        conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._kwargs)
+        async with conn, conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(%s)", (_lock_key("migrate", self.schema),)
+            )
+            cursor = await conn.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)
+            )
+            if await cursor.fetchone() is None:
+                await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {}.schema_migrations (version INTEGER PRIMARY KEY,"
+                    " description TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                ).format(sql.Identifier(self.schema))
+            )
+            cursor = await conn.execute(
+                sql.SQL("SELECT COALESCE(MAX(version), 0) FROM {}.schema_migrations").format(
+                    sql.Identifier(self.schema)
+                )
+            )
+            (current,) = await cursor.fetchone() or (0,)
+            for migration in pending_migrations(POSTGRES_MIGRATIONS, int(current), self.url):
+                for statement in migration.statements:
+                    await conn.execute(statement.format(schema=quoted))
+                await conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {}.schema_migrations (version, description) VALUES (%s, %s)"
+                    ).format(sql.Identifier(self.schema)),
+                    (migration.version, migration.description),
+                )
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Connection]:
+        pool = self._pool
+        if pool is None:
+            raise StoreUnavailable(f"the store {self.url} is not open")
+        try:
+            async with pool.connection() as conn:
+                yield conn
+        except psycopg.errors.UniqueViolation as exc:
+            detail = exc.diag.message_detail or str(exc)
+            raise DuplicateRecord(f"already stored in {exc.diag.table_name}: {detail}") from exc
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"the store {self.url} failed: {exc}".strip()) from exc
+
+    async def _call(
+        self,
+        op: Callable[Concatenate[Connection, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``await op(connection, *args, **kwargs)`` on a pooled connection."""
+        async with self._connection() as conn:
+            return await op(conn, *args, **kwargs)
+
+    # -- users ------------------------------------------------------------------------
+    async def insert_user(self, user: UserRecord) -> None:
+        """Insert a new user."""
+        await self._call(ops.insert_user, user)
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        """The user, or ``None``."""
+        return await self._call(ops.get_user, user_id)
+
+    async def list_users(self, *, limit: int, offset: int) -> tuple[list[UserRecord], int]:
+        """A page of users, oldest first, and the total count."""
+        rows.check_page(limit, offset)
+        return await self._call(ops.list_users, limit, offset)
+
+    async def update_user(
+        self, user_id: str, mutate: UserMutation, *, now_ms: int
+    ) -> tuple[UserRecord, UserRecord]:
+        """Atomic read-modify-write holding the user's row lock; returns ``(before, after)``."""
+        return await self._call(ops.update_user, self._feed, user_id, mutate, now_ms)
+
+    async def delete_user(self, user_id: str, *, now_ms: int) -> list[str]:
+        """Delete the user, revoke its active sessions, append one ``user_deleted`` change."""
+        return await self._call(ops.delete_user, self._feed, user_id, now_ms)
+
+    # -- sessions ---------------------------------------------------------------------
+    async def insert_session(self, session: SessionRecord) -> None:
+        """Insert a new session; :class:`~sessionclaims.UserNotFound` without its user."""
+        await self._call(ops.insert_session, session)
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        """The session, or ``None``."""
+        return await self._call(ops.get_session, session_id)
+
+    async def list_sessions(
+        self,
+        *,
+        user_id: str | None,
+        status: SessionStatus | None,
+        now_ms: int,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[SessionRecord], int]:
+        """A page of sessions, oldest first, filtered by user and *effective* status."""
+        rows.check_page(limit, offset)
+        return await self._call(ops.list_sessions, user_id, status, now_ms, limit, offset)
+
+    async def end_session(
+        self, session_id: str, status: SessionStatus, *, now_ms: int
+    ) -> SessionRecord:
+        """Move an active session to ``status`` and append a ``session`` change."""
+        rows.check_end_status(status)
+        return await self._call(ops.end_session, self._feed, session_id, status, now_ms)
+
+    async def touch_session(self, session_id: str, *, now_ms: int) -> None:
+        """Set ``last_active_at`` (never backwards; no change-log entry)."""
+        await self._call(ops.touch_session, session_id, now_ms)
+
+    # -- sign-ups ---------------------------------------------------------------------
+    async def insert_sign_up(self, sign_up: SignUpRecord) -> None:
+        """Insert a new sign-up."""
+        await self._call(ops.insert_sign_up, sign_up)
+
+    async def get_sign_up(self, sign_up_id: str) -> SignUpRecord | None:
+        """The sign-up, or ``None``."""
+        return await self._call(ops.get_sign_up, sign_up_id)
+
+    async def complete_sign_up(
+        self, sign_up_id: str, user: UserRecord, session: SessionRecord, *, now_ms: int
+    ) -> None:
+        """Insert ``user`` and ``session`` and mark the sign-up complete, atomically."""
+        if session.user_id != user.id:
+            raise ValueError(f"session {session.id!r} does not belong to user {user.id!r}")
+        await self._call(ops.complete_sign_up, sign_up_id, user, session)
+
+    # -- signing keys -----------------------------------------------------------------
+    async def list_keys(self) -> list[KeyRecord]:
+        """Every stored key, oldest first."""
+        return await self._call(ops.list_keys)
+
+    async def insert_key(self, key: KeyRecord, *, retire_others_at: int | None) -> None:
+        """Insert ``key``, optionally retire the others, append a ``keys`` change."""
+        await self._call(ops.insert_key, self._feed, key, retire_others_at)
+
+    async def delete_retired_keys(self, *, now_ms: int) -> int:
+        """Delete keys whose ``retire_at`` has passed; append a ``keys`` change if any."""
+        return await self._call(ops.delete_retired_keys, self._feed, now_ms)
+
+    # -- change log -------------------------------------------------------------------
+    async def changes_since(self, seq: int, *, limit: int = 1000) -> list[ChangeRecord]:
+        """Changes with a sequence number above ``seq``, in order."""
+        rows.check_limit(limit)
+        return await self._call(ops.changes_since, seq, limit)
+
+    async def last_change_seq(self) -> int:
+        """The highest sequence number written so far (0 when empty)."""
+        return await self._call(ops.last_change_seq)
+
+    async def prune_changes(self, *, before_ms: int) -> int:
+        """Delete change-log entries older than ``before_ms``, keeping the newest one."""
+        return await self._call(ops.prune_changes, before_ms)
+
+    # -- notifications ----------------------------------------------------------------
+    async def listen(self, on_change: Callable[[], Awaitable[None]]) -> None:
+        """Call ``on_change`` when another instance may have written a change; runs until
+        cancelled (see :class:`~sessionclaims.stores.ChangeListener`).
+
+        LISTENs on :attr:`channel` over a dedicated connection (not from the pool; the
+        store need not be open). ``on_change`` is also called once each time listening
+        starts or resumes after a lost connection (reconnecting with exponential
+        backoff up to ``listen_backoff_max`` seconds), and after each liveness check of
+        the connection (every ``listen_check_interval`` seconds), so that nothing
+        written while a notification could not arrive is missed for long.
+        """
+        await listen_forever(
+            connect=lambda: psycopg.AsyncConnection.connect(
+                self._conninfo, **self._listener_kwargs
+            ),
+            channel=self.channel,
+            on_change=on_change,
+            backoff_max=self._listen_backoff_max,
+            check_interval=self._listen_check_interval,
+            where=self.url,
+        )

@@ -1,0 +1,103 @@
+"""Helpers for full-mode tests: a backend on a real SQLite file, an app, a store-call counter."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+from sessionclaims import Backend, SessionClaimsMiddleware
+from sessionclaims.stores.base import Store
+
+ISSUER = "https://auth.example.com"
+ORIGIN = "https://app.example.com"
+TEMPLATE = {
+    "role": "{{user.public_metadata.role || 'member'}}",
+    "plan": "{{user.public_metadata.plan}}",
+    "nickname": "{{user.unsafe_metadata.nickname}}",
+}
+
+FEED_TASK_PREFIX = "sessionclaims-feed"
+
+
+class CountingStore:
+    """Wraps a real store and records every call with the task that made it.
+
+    Not a mock: every call goes to the real store. The change feed's own polling runs in
+    tasks named ``sessionclaims-feed…``; ``request_calls`` leaves those out."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.calls: list[tuple[str, str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if not callable(attr) or name.startswith("_"):
+            return attr
+
+        def record(*args: Any, **kwargs: Any) -> Any:
+            task = asyncio.current_task()
+            self.calls.append((name, task.get_name() if task else "-"))
+            return attr(*args, **kwargs)
+
+        return record
+
+    @property
+    def request_calls(self) -> list[str]:
+        return [name for name, task in self.calls if not task.startswith(FEED_TASK_PREFIX)]
+
+
+def make_backend(url: str, clock: Callable[[], float], **settings: Any) -> Backend:
+    options: dict[str, Any] = {
+        "issuer": ISSUER,
+        "secret_key": "sk_test_freshness",
+        "session_template": TEMPLATE,
+        "authorized_parties": [ORIGIN],
+        "poll_interval": 0.05,
+    }
+    options.update(settings)
+    return Backend(url, clock=clock, **options)
+
+
+async def whoami(request: Request) -> JSONResponse:
+    auth = request.auth
+    return JSONResponse(
+        {
+            "signed_in": auth.is_signed_in,
+            "reason": auth.reason,
+            "user_id": auth.user_id,
+            "claims": dict(auth.session_claims),
+        }
+    )
+
+
+async def stream(request: Request) -> StreamingResponse:
+    async def body() -> Any:
+        for part in (b"a", b"b", b"c"):
+            yield part
+
+    response = StreamingResponse(body(), media_type="text/plain")
+    response.set_cookie("theme", "dark")
+    return response
+
+
+def make_app(backend: Backend) -> Starlette:
+    return Starlette(
+        routes=[Route("/whoami", whoami), Route("/stream", stream)],
+        middleware=[Middleware(SessionClaimsMiddleware, backend=backend)],
+    )
+
+
+def client(app: Any, base_url: str = ORIGIN) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,283 @@
+"""What only the PostgreSQL store does: URLs, schemas, migrations, LISTEN/NOTIFY,
+reconnection and failure. The contract itself is in test_contract.py."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from sessionclaims._errors import ConfigurationError, StoreUnavailable
+from sessionclaims.stores import ChangeListener, Store, open_store
+
+from .conftest import NOW, POSTGRES_URL, make_user, postgres_options, postgres_schema, require_postgres
+
+psycopg = pytest.importorskip("psycopg")
+from sessionclaims.stores.postgres import PostgresStore, channel_name  # noqa: E402
+
+pytestmark = pytest.mark.anyio
+
+
+# -- configuration (no server needed) ---------------------------------------------------
+def test_url_and_options() -> None:
+    store = open_store(
+        "postgres://app:s3cret@db.internal:6543/auth?schema=tenant_1&sslmode=disable&options=-c%20x%3Dy",
+        max_size=3,
+    )
+    assert isinstance(store, PostgresStore)
+    assert isinstance(store, ChangeListener)
+    assert store.schema == "tenant_1"
+    assert store.channel == "sessionclaims_tenant_1"
+    assert "s3cret" not in store.url
+    assert store.url.startswith("postgres://app@db.internal:6543/auth?")
+    assert "schema" not in store._conninfo
+    assert "sslmode=disable" in store._conninfo
+    assert "options=-c%20x%3Dy" in store._conninfo  # libpq parameters pass through
+    assert PostgresStore("postgresql://h/db").schema == "public"
+    assert PostgresStore("postgresql://h/db", schema="mine").schema == "mine"
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "message"),
+    [
+        ("postgresql://h/db?schema=a", {"schema": "b"}, "conflicting schemas"),
+        ("postgresql://h/db?schema=a&schema=b", {}, "conflicting schemas"),
+        ("postgresql://h/db", {"schema": "Robert'); DROP TABLE users;--"}, "invalid schema"),
+        ("postgresql://h/db", {"schema": "UpperCase"}, "invalid schema"),
+        ("postgresql://h/db", {"min_size": 5, "max_size": 2}, "min_size"),
+        ("postgresql://h/db", {"timeout": 0}, "positive"),
+        ("postgresql://h/db", {"pool": 3}, "unknown PostgreSQL store option"),
+        ("postgresql://h/db?bogus_param=1", {}, "invalid PostgreSQL URL"),
+    ],
+)
+def test_bad_configuration(url: str, options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        open_store(url, **options)
+
+
+def test_channel_names_fit_postgres_identifiers() -> None:
+    assert channel_name("public") == "sessionclaims_public"
+    long_one, other = channel_name("s" * 63), channel_name("t" * 63)
+    assert len(long_one) <= 63
+    assert long_one != other
+
+
+async def test_unreachable_server_is_store_unavailable_fast() -> None:
+    store = open_store("postgresql://postgres@127.0.0.1:1/test", connect_timeout=1, timeout=1)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="127.0.0.1"):
+        await store.open()
+    assert time.monotonic() - started < 3
+    with pytest.raises(StoreUnavailable, match="not open"):
+        await store.get_user("user_1")
+
+
+async def test_listener_keeps_retrying_while_the_server_is_down() -> None:
+    store = PostgresStore("postgresql://postgres@127.0.0.1:1/test", listen_backoff_max=0.05)
+    calls = Calls()
+    task = asyncio.create_task(store.listen(calls))
+    await asyncio.sleep(0.3)
+    assert not task.done()  # no exception escapes: it runs until cancelled
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert calls.count == 0
+
+
+# -- against the server ----------------------------------------------------------------
+class Calls:
+    """An ``on_change`` callback that counts its calls."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.count = 0
+        self.fail_first = fail_first
+        self._called = asyncio.Event()
+
+    async def __call__(self) -> None:
+        self.count += 1
+        self._called.set()
+        if self.count <= self.fail_first:
+            raise RuntimeError("the caller's catch-up failed")
+
+    async def reach(self, count: int, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while self.count < count:
+                self._called.clear()
+                await self._called.wait()
+
+
+@pytest.fixture
+def schema() -> Any:
+    require_postgres()
+    with postgres_schema() as name:
+        yield name
+
+
+@pytest.fixture
+async def make_store(schema: str) -> AsyncIterator[Callable[..., Any]]:
+    """Opens stores on ``schema`` (the same database for all) and closes them after."""
+    opened: list[Store] = []
+
+    async def make(**extra: Any) -> PostgresStore:
+        store = open_store(POSTGRES_URL, **postgres_options(schema, **extra))
+        assert isinstance(store, PostgresStore)
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()
+
+
+async def admin(query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as conn:
+        cursor = await conn.execute(query, params)
+        return await cursor.fetchall() if cursor.description else []
+
+
+async def backend_pids(application_name: str) -> list[int]:
+    found = await admin(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application_name,)
+    )
+    return [pid for (pid,) in found]
+
+
+async def terminate(application_name: str) -> list[int]:
+    pids = await backend_pids(application_name)
+    for pid in pids:
+        await admin("SELECT pg_terminate_backend(%s)", (pid,))
+    return pids
+
+
+def bump(key: str) -> Callable[[Any], Any]:
+    return lambda u: u.evolve(public_metadata={**u.public_metadata, key: 1}, version=u.version + 1)
+
+
+async def test_schemas_isolate_stores(make_store: Callable[..., Any], schema: str) -> None:
+    store = await make_store()
+    await store.insert_user(make_user())
+    await store.update_user("user_1", bump("a"), now_ms=NOW)
+    tables = await admin(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1",
+        (schema,),
+    )
+    assert [t for (t,) in tables] == [
+        "changes",
+        "schema_migrations",
+        "sessions",
+        "sign_ups",
+        "signing_keys",
+        "users",
+    ]
+    with postgres_schema() as other_schema:
+        other = open_store(POSTGRES_URL, **postgres_options(other_schema))
+        await other.open()
+        try:
+            assert await other.get_user("user_1") is None
+            assert await other.last_change_seq() == 0
+            assert other.channel != store.channel
+        finally:
+            await other.close()
+
+
+async def test_concurrent_first_opens_migrate_once(
+    make_store: Callable[..., Any], schema: str
+) -> None:
+    await asyncio.gather(*(make_store() for _ in range(3)))
+    found = await admin(f'SELECT version FROM "{schema}".schema_migrations')
+    assert found == [(1,)]
+
+
+async def test_database_from_a_newer_release_is_refused(
+    make_store: Callable[..., Any], schema: str
+) -> None:
+    await make_store()
+    await admin(f"INSERT INTO \"{schema}\".schema_migrations VALUES (42, 'future', now())")
+    store = open_store(POSTGRES_URL, **postgres_options(schema))
+    with pytest.raises(ConfigurationError, match="schema version 42"):
+        await store.open()
+
+
+async def test_a_write_by_one_instance_wakes_the_others_listener(
+    make_store: Callable[..., Any],
+) -> None:
+    writer, reader = await make_store(), await make_store()
+    await writer.insert_user(make_user())
+    calls = Calls()
+    listening = asyncio.create_task(reader.listen(calls))
+    try:
+        await calls.reach(1)  # the catch-up call when listening starts
+        seen = await reader.last_change_seq()
+        await writer.update_user("user_1", bump("a"), now_ms=NOW)
+        await calls.reach(2)
+        (change,) = await reader.changes_since(seen)
+        assert (change.kind, change.user_id, change.version) == ("user", "user_1", 2)
+
+        # a write that appends nothing, and one that rolls back, notify nobody
+        await writer.update_user("user_1", lambda u: u, now_ms=NOW)
+        with pytest.raises(ZeroDivisionError):
+            await writer.update_user("user_1", lambda u: bump("b")(u) and 1 / 0, now_ms=NOW)
+        await writer.delete_user("user_1", now_ms=NOW)  # this one does
+        await calls.reach(3)
+        await asyncio.sleep(0.2)
+        assert calls.count == 3
+        assert [c.kind for c in await reader.changes_since(change.seq)] == ["user_deleted"]
+    finally:
+        listening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await listening
+
+
+async def test_a_killed_listener_reconnects_and_catches_up(
+    make_store: Callable[..., Any], schema: str
+) -> None:
+    writer = await make_store()
+    reader = await make_store(listen_backoff_max=0.2)
+    await writer.insert_user(make_user())
+    calls = Calls()
+    listening = asyncio.create_task(reader.listen(calls))
+    listener_name = f"sc-test-{schema}-listener"
+    try:
+        await calls.reach(1)
+        seen = await reader.last_change_seq()
+        (first_pid,) = await terminate(listener_name)
+        # written while the listener is down: its NOTIFY reaches nobody
+        await writer.update_user("user_1", bump("while-down"), now_ms=NOW)
+        await calls.reach(2)  # the call after reconnecting
+        assert [c.version for c in await reader.changes_since(seen)] == [2]
+        (second_pid,) = await backend_pids(listener_name)
+        assert second_pid != first_pid
+        await writer.update_user("user_1", bump("after"), now_ms=NOW)
+        await calls.reach(3)  # notifications flow again
+    finally:
+        listening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await listening
+    assert await backend_pids(listener_name) == []  # cancelling closed the connection
+
+
+async def test_a_failing_callback_is_called_again(make_store: Callable[..., Any]) -> None:
+    store = await make_store(listen_backoff_max=0.1)
+    calls = Calls(fail_first=2)
+    listening = asyncio.create_task(store.listen(calls))
+    try:
+        await calls.reach(3)
+    finally:
+        listening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await listening
+
+
+async def test_pool_recovers_after_its_connections_die(
+    make_store: Callable[..., Any], schema: str
+) -> None:
+    store = await make_store(min_size=2)
+    await store.insert_user(make_user())
+    assert await terminate(f"sc-test-{schema}")  # as a server restart would
+    for _ in range(5):  # dead connections are noticed and replaced, no call fails
+        assert await store.get_user("user_1") is not None
+    assert await backend_pids(f"sc-test-{schema}")
