@@ -1,7 +1,7 @@
 """``python -m benchmarks`` (``make bench``): run the scenarios, print one table, write JSON.
 
     python -m benchmarks                 # every scenario, full run (a few minutes at most)
-    python -m benchmarks --quick         # ~20 s smoke run; numbers are rough
+    python -m benchmarks --quick         # ~10 s smoke run; numbers are rough
     python -m benchmarks --only P1,P2    # pick scenarios by id
     python -m benchmarks --list          # what there is
 
@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks",
         description="sessionclaims against its peers, side by side, in one process.",
     )
-    parser.add_argument("--quick", action="store_true", help="a ~20 s smoke run")
+    parser.add_argument("--quick", action="store_true", help="a ~10 s smoke run (rough numbers)")
     parser.add_argument("--only", metavar="IDS", help="comma-separated scenario ids, e.g. P1,P2")
     parser.add_argument(
         "--output",

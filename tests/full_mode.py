@@ -101,3 +101,8 @@ def client(app: Any, base_url: str = ORIGIN) -> httpx.AsyncClient:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def cookie_header(cookies: dict[str, str]) -> dict[str, str]:
+    """A raw Cookie header (so the test client's cookie jar plays no part)."""
+    return {"Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}

@@ -17,7 +17,7 @@ from sessionclaims import Backend
 from sessionclaims.cookies import REFRESH_COOKIE
 
 from .conftest import FakeClock
-from .full_mode import CountingStore, bearer, client, make_app, make_backend
+from .full_mode import CountingStore, bearer, client, cookie_header, make_app, make_backend
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ async def test_revoked_ended_deleted_are_signed_out_on_the_next_request(
             await backend.sessions.end_session(new.session.id)
         else:
             await backend.users.delete_user(user.id)
-        response = await c.get("/whoami", cookies={"__session": new.token})
+        response = await c.get("/whoami", headers=cookie_header({"__session": new.token}))
     assert response.json()["signed_in"] is False
     assert response.json()["reason"] == "session-revoked"
     cleared = response.headers.get_list("set-cookie")
@@ -131,7 +131,7 @@ async def test_cookie_reissue_sets_the_cookie_with_its_attributes(backend: Backe
     new = await backend.sessions.create_session(user.id)
     await backend.users.update_user_metadata(user.id, public_metadata={"role": "admin"})
     async with client(make_app(backend)) as c:
-        response = await c.get("/stream", cookies={"__session": new.token})
+        response = await c.get("/stream", headers=cookie_header({"__session": new.token}))
     assert response.text == "abc"  # streaming body intact
     cookies = response.headers.get_list("set-cookie")
     session = next(h for h in cookies if h.startswith("__session="))
@@ -150,7 +150,7 @@ async def test_http_scheme_cookie_is_not_secure(backend: Backend) -> None:
     new = await backend.sessions.create_session(user.id)
     await backend.users.update_user_metadata(user.id, public_metadata={"role": "admin"})
     async with client(make_app(backend), base_url="http://app.example.com") as c:
-        response = await c.get("/whoami", cookies={"__session": new.token})
+        response = await c.get("/whoami", headers=cookie_header({"__session": new.token}))
     session = next(h for h in response.headers.get_list("set-cookie") if h.startswith("__session="))
     assert "Secure" not in session
 
@@ -163,20 +163,20 @@ async def test_expired_token_with_refresh_credential_is_reissued(
     new = await backend.sessions.create_session(user.id)
     clock.advance(3600)
     async with client(make_app(backend)) as c:
-        expired = await c.get("/whoami", cookies={"__session": new.token})
+        expired = await c.get("/whoami", headers=cookie_header({"__session": new.token}))
         assert expired.json()["reason"] == "token-expired"
         refreshed = await c.get(
             "/whoami",
-            cookies={"__session": new.token, REFRESH_COOKIE: new.refresh_credential},
+            headers=cookie_header({"__session": new.token, REFRESH_COOKIE: new.refresh_credential}),
         )
         assert refreshed.json()["signed_in"] is True
         token = refreshed.headers["x-session-token"]
         assert claims_of(token)["iat"] == int(clock())
         # the browser dropped __session (its Max-Age passed): the refresh cookie suffices
-        only_refresh = await c.get("/whoami", cookies={REFRESH_COOKIE: new.refresh_credential})
+        only_refresh = await c.get("/whoami", headers=cookie_header({REFRESH_COOKIE: new.refresh_credential}))
         assert only_refresh.json()["signed_in"] is True
         assert any(h.startswith("__session=") for h in only_refresh.headers.get_list("set-cookie"))
-        forged = await c.get("/whoami", cookies={REFRESH_COOKIE: new.refresh_credential + "x"})
+        forged = await c.get("/whoami", headers=cookie_header({REFRESH_COOKIE: new.refresh_credential + "x"}))
         assert forged.json() == forged.json() | {"signed_in": False, "reason": "token-missing"}
 
 
@@ -188,7 +188,7 @@ async def test_session_expiry_signs_out_even_with_a_refresh_credential(
     new = await backend.sessions.create_session(user.id)
     clock.advance(backend.settings.session_lifetime + 1)
     async with client(make_app(backend)) as c:
-        response = await c.get("/whoami", cookies={REFRESH_COOKIE: new.refresh_credential})
+        response = await c.get("/whoami", headers=cookie_header({REFRESH_COOKIE: new.refresh_credential}))
     assert response.json()["reason"] == "session-revoked"
     assert (await backend.sessions.get_session(new.session.id)).status == "expired"
 

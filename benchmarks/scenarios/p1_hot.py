@@ -37,7 +37,16 @@ from starlette.requests import HTTPConnection
 from sessionclaims.auth import Auth
 from sessionclaims.middleware import SessionClaimsMiddleware
 
-from ..harness import Config, Peer, Timing, asgi_batch, http_scope, measure, noop_receive
+from ..harness import (
+    Config,
+    Peer,
+    Timing,
+    asgi_batch,
+    fresh_scope,
+    http_scope,
+    measure,
+    noop_receive,
+)
 from ..report import Row, X
 from ._base import Scenario
 from ._fixtures import AZP, ISSUER, KeyMaterial, starlette_app
@@ -111,7 +120,7 @@ def _call_once(
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
-    call_scope = dict(scope)
+    call_scope = fresh_scope(scope)
     loop.run_until_complete(app(call_scope, noop_receive, send))
     return call_scope, sent
 

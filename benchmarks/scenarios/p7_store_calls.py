@@ -28,7 +28,7 @@ import httpx
 from sessionclaims.auth import Auth
 from sessionclaims.middleware import SessionClaimsMiddleware
 
-from ..harness import Config, discard_send, http_scope, noop_receive
+from ..harness import Config, discard_send, fresh_scope, http_scope, noop_receive
 from ..report import Row
 from ._base import Scenario
 from ._fixtures import ISSUER, KeyMaterial, starlette_app
@@ -197,7 +197,7 @@ async def count_hot_requests(setup_factory: SetupFactory, requests: int) -> HotP
     setup = await setup_factory()
     try:
         scope = _bearer_scope(setup.token)
-        first = dict(scope)
+        first = fresh_scope(scope)
         await setup.app(first, noop_receive, discard_send)
         if not (isinstance(first.get("auth"), Auth) and first["auth"].is_signed_in):
             raise RuntimeError(f"the first (cold) request was not signed in: {first.get('auth')!r}")
@@ -205,7 +205,7 @@ async def count_hot_requests(setup_factory: SetupFactory, requests: int) -> HotP
         signed_in = 0
         app = setup.app
         for _ in range(requests):
-            call: MutableMapping[str, Any] = dict(scope)
+            call: MutableMapping[str, Any] = fresh_scope(scope)
             await app(call, noop_receive, discard_send)
             signed_in += bool(call["auth"].is_signed_in)
         deltas = {name: read() - before[name] for name, read in setup.counters.items()}

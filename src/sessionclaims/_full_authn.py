@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import TLRUCache
 
-from ._authn import Outcome
+from ._authn import HotCache, Outcome
 from ._errors import (
     SessionClaimsError,
     SessionNotActive,
@@ -29,7 +29,7 @@ from ._errors import (
     TokenError,
 )
 from ._issuer import VERSION_CLAIM
-from .auth import Auth
+from .auth import Auth, AuthUser
 from .cookies import REFRESH_COOKIE, clear_cookie_headers, is_secure, session_cookie
 from .freshness import FRESH, REVOKED
 from .tokens import VerifiedToken
@@ -53,23 +53,28 @@ class BackendAuthenticator:
         self._reissued: TLRUCache[str, tuple[str, VerifiedToken]] = TLRUCache(
             maxsize=10_000, ttu=lambda _k, v, _now: float(v[1].exp), timer=backend.clock
         )
+        self.hot = HotCache(backend.verifier, backend.clock, backend.settings.cache_size)
 
     # -- the hot path -------------------------------------------------------------------
-    def authenticate_fast(self, token: str, from_cookie: bool) -> Auth | None:
+    def authenticate_fast(self, token: str, from_cookie: bool) -> tuple[Auth, AuthUser] | None:
         backend = self.backend
         keys = backend.keys
         if not keys.loaded:
             return None
-        try:
-            verified = backend.verifier.verify(token, keys.key_set, from_cookie=from_cookie)
-        except TokenError:
+        key_set = keys.key_set
+        entry = self.hot.get(token, from_cookie, key_set)
+        if entry is None:
+            try:
+                verified = backend.verifier.verify(token, key_set, from_cookie=from_cookie)
+            except TokenError:
+                return None
+            version = verified.claims.get(VERSION_CLAIM)
+            if type(version) is not int:
+                return None
+            entry = self.hot.put(verified, key_set, self._auth(verified), version)
+        if backend.freshness.check(entry[6], entry[7], entry[8], entry[9]) != FRESH:
             return None
-        version = verified.claims.get(VERSION_CLAIM)
-        if type(version) is not int:
-            return None
-        if backend.freshness.check(verified.sub, verified.sid, version, verified.iat) != FRESH:
-            return None
-        return Auth(verified.claims, scopes_claim=self.scopes_claim)
+        return entry[4], entry[5]
 
     # -- everything else ----------------------------------------------------------------
     async def authenticate(

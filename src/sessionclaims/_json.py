@@ -93,14 +93,13 @@ def _opening_run(length: int) -> re.Pattern[str]:
 def _check_depth(text: str, max_depth: int) -> None:
     """Refuse ``text`` if its arrays and objects nest deeper than ``max_depth``.
 
-    Fast path: the depth cannot exceed the number of opening brackets, counted in C.
-    Otherwise strings are removed and the remaining brackets reduced by deleting innermost
-    ``[]`` pairs, one level per pass: after ``d`` passes a text nested ``d`` deep is empty.
-    A pass that removes nothing means unbalanced brackets, which is not JSON either. A run
+    The caller skips this when there are no more opening brackets than ``max_depth`` (the
+    depth cannot exceed their number). Here strings are removed and the remaining brackets
+    reduced by deleting innermost ``[]`` pairs, one level per pass: after ``d`` passes a
+    text nested ``d`` deep is empty. A pass that removes nothing means unbalanced brackets,
+    which is not JSON either. A run
     of ``max_depth + 1`` opening brackets ends the scan at once (the usual attack shape).
     """
-    if text.count("[") + text.count("{") <= max_depth:
-        return
     brackets = _NOT_BRACKET_RE.sub("", _STRING_RE.sub("", text))
     brackets = brackets.replace("{", "[").replace("}", "]")
     too_deep = _opening_run(max_depth + 1)
@@ -132,9 +131,10 @@ def _check_no_surrogates(value: Any) -> None:
 
 
 def _decode(text: str) -> Any:
-    # Fast path: the C scanner directly, for a text without surrounding whitespace. Anything
-    # else (whitespace, trailing data, errors) goes through JSONDecoder.decode.
-    if text and text[0] in "{[":
+    # Fast path: the C scanner itself, for a text without surrounding whitespace. Anything
+    # else (whitespace, trailing data, any error: the scanner signals some with
+    # StopIteration) goes through decode(), outside this handler, for its exact error.
+    if text[:1] in ("{", "["):
         try:
             value, end = _SCAN_ONCE(text, 0)
         except StopIteration:
@@ -165,7 +165,8 @@ def loads_strict(data: bytes | str, *, max_depth: int = 64) -> Any:
             _refuse("JSON text contains a lone UTF-16 surrogate: it is not valid Unicode")
     else:
         raise JSONError(f"JSON must be bytes or str, not {type(data).__name__}")
-    _check_depth(text, max_depth)
+    if text.count("[") + text.count("{") > max_depth:
+        _check_depth(text, max_depth)
     try:
         value = _decode(text)
     except JSONError:
@@ -177,7 +178,7 @@ def loads_strict(data: bytes | str, *, max_depth: int = 64) -> Any:
     except (ValueError, RecursionError, OverflowError) as exc:
         # int-from-str limit (ValueError), or a max_depth set above the interpreter's limit.
         raise JSONError(f"invalid JSON: {exc}") from None
-    if _SURROGATE_ESCAPE_RE.search(text) is not None:
+    if "\\u" in text and _SURROGATE_ESCAPE_RE.search(text) is not None:
         _check_no_surrogates(value)
     return value
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,7 @@ __all__ = ["Backend"]
 logger = logging.getLogger("sessionclaims")
 
 _KEY_RELOAD_COOLDOWN = 1.0
+_TEMPLATE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class Backend:
@@ -78,6 +80,12 @@ class Backend:
             )
         self.clock: Callable[[], float] = clock or time.time
         self.session_template = compile_template(s.session_template, name="session")
+        for name in s.templates:
+            if not _TEMPLATE_NAME.fullmatch(name):
+                raise ConfigurationError(
+                    f"template name {name!r} must be 1-64 letters, digits, '_' or '-' "
+                    "(it appears in URLs: /v1/sessions/{id}/tokens/{name})"
+                )
         self.named_templates = {
             name: load_named_template(name, spec) for name, spec in s.templates.items()
         }

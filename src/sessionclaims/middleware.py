@@ -123,7 +123,8 @@ class SessionClaimsMiddleware:
             required_claims=tuple(required_claims) if required_claims else REQUIRED_CLAIMS,
             **({"algorithms": frozenset(algorithms)} if algorithms is not None else {}),
         )
-        verifier = TokenVerifier(options, clock=clock or time.time, cache_size=cache_size)
+        clock = clock or time.time
+        verifier = TokenVerifier(options, clock=clock, cache_size=cache_size)
         keys: KeySet | RemoteKeySet
         if jwks_url is not None:
             keys = RemoteKeySet(
@@ -139,7 +140,9 @@ class SessionClaimsMiddleware:
             keys = KeySet([PublicKey.from_pem(public_key)])
         if isinstance(keys, KeySet) and not len(keys):
             raise ConfigurationError("the key set holds no key usable for ES256, RS256 or EdDSA")
-        self.authenticator = VerifyOnlyAuthenticator(keys, verifier, scopes_claim=scopes_claim)
+        self.authenticator = VerifyOnlyAuthenticator(
+            keys, verifier, clock=clock, cache_size=cache_size, scopes_claim=scopes_claim
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
@@ -152,8 +155,10 @@ class SessionClaimsMiddleware:
         cookie_header: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
-                if token is None and value[:7].lower() == b"bearer ":
+                if value[:7].lower() == b"bearer ":
                     token = value[7:].strip().decode("latin-1") or None
+                    if token is not None:
+                        break
             elif name == b"cookie":
                 cookie_header = value if cookie_header is None else cookie_header + b"; " + value
         if token is None and cookie_header is not None:
@@ -161,14 +166,15 @@ class SessionClaimsMiddleware:
             from_cookie = token is not None
 
         authenticator = self.authenticator
-        auth = authenticator.authenticate_fast(token, from_cookie) if token else None
-        if auth is not None:
-            scope["auth"] = auth
-            scope["user"] = AuthUser(auth)
+        fast = authenticator.authenticate_fast(token, from_cookie) if token else None
+        if fast is not None:
+            scope["auth"], scope["user"] = fast
             await self.app(scope, receive, send)
             return
 
-        cookies = parse_cookies(cookie_header.decode("latin-1")) if cookie_header else {}
+        # The slow path reads every cookie (the hot path may have stopped at the Bearer).
+        all_cookies = b"; ".join(value for name, value in scope["headers"] if name == b"cookie")
+        cookies = parse_cookies(all_cookies.decode("latin-1")) if all_cookies else {}
         outcome = await authenticator.authenticate(scope, token, from_cookie, cookies)
         scope["auth"] = outcome.auth
         scope["user"] = AuthUser(outcome.auth)

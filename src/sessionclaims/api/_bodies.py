@@ -88,7 +88,9 @@ async def read_body(request: Request, *, limit: int = MAX_BODY_BYTES) -> bytes:
                 raise _too_large(limit)
             chunks.append(chunk)
     except ClientDisconnect:
-        raise ApiError(400, "malformed_json", "the client went away before the body ended") from None
+        raise ApiError(
+            400, "malformed_json", "the client went away before the body ended"
+        ) from None
     return b"".join(chunks)
 
 
@@ -119,9 +121,7 @@ async def read_json_object(request: Request, *, required: bool = True) -> dict[s
     except JSONError as exc:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise ApiError(
-            400, "malformed_json", f"the body must be a JSON object, not {_kind(value)}"
-        )
+        raise ApiError(400, "malformed_json", f"the body must be a JSON object, not {_kind(value)}")
     return value
 
 

@@ -109,26 +109,31 @@ def _from_http_exception(exc: HTTPException) -> JSONResponse:
 def response_for(exc: BaseException) -> JSONResponse:
     """The error response for ``exc``: the table in this module's docstring."""
     if isinstance(exc, ApiError):
-        return error_response(
-            exc.status, exc.code, exc.message, meta=exc.meta, headers=exc.headers
-        )
+        return error_response(exc.status, exc.code, exc.message, meta=exc.meta, headers=exc.headers)
     if isinstance(exc, InvalidRequest):
         return error_response(exc.status, exc.code, exc.message, meta=exc.meta)
     if isinstance(exc, TokenError):
         return error_response(
-            401, "unauthorized", f"the credential was refused: {exc.reason}",
+            401,
+            "unauthorized",
+            f"the credential was refused: {exc.reason}",
             meta={"reason": exc.reason},
         )
     if isinstance(exc, NotFound):
         # Ids reach the store only after matching a strict pattern, so echoing one is safe.
         return error_response(404, exc.code, str(exc), meta={"resource": exc.kind})
     if isinstance(exc, Conflict):
-        return error_response(409, "conflict", str(exc) or "the request conflicts with the "
-                              "current state of the resource")
+        return error_response(
+            409,
+            "conflict",
+            str(exc) or "the request conflicts with the current state of the resource",
+        )
     if isinstance(exc, StoreUnavailable):
         logger.error("store unavailable: %s", exc)
         return error_response(
-            503, "store_unavailable", "the store is unreachable; nothing was written",
+            503,
+            "store_unavailable",
+            "the store is unreachable; nothing was written",
             headers={"Retry-After": "1"},
         )
     if isinstance(exc, JSONError):

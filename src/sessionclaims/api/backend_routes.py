@@ -121,7 +121,8 @@ class BackendAPI:
         g = self._guarded
         return [
             method_route(
-                "/v1/users", {"GET": g(self.list_users), "POST": g(self.create_user)},
+                "/v1/users",
+                {"GET": g(self.list_users), "POST": g(self.create_user)},
                 name="users",
             ),
             method_route(
@@ -139,19 +140,25 @@ class BackendAPI:
                 {"GET": g(self.list_sessions), "POST": g(self.create_session)},
                 name="sessions",
             ),
-            method_route("/v1/sessions/{session_id}", {"GET": g(self.get_session)},
-                         name="session"),
-            method_route("/v1/sessions/{session_id}/revoke", {"POST": g(self.revoke_session)},
-                         name="session_revoke"),
-            method_route("/v1/sessions/{session_id}/tokens", {"POST": g(self.session_token)},
-                         name="session_token"),
+            method_route("/v1/sessions/{session_id}", {"GET": g(self.get_session)}, name="session"),
+            method_route(
+                "/v1/sessions/{session_id}/revoke",
+                {"POST": g(self.revoke_session)},
+                name="session_revoke",
+            ),
+            method_route(
+                "/v1/sessions/{session_id}/tokens",
+                {"POST": g(self.session_token)},
+                name="session_token",
+            ),
             method_route(
                 "/v1/sessions/{session_id}/tokens/{template}",
                 {"POST": g(self.template_token)},
                 name="session_template_token",
             ),
             method_route(
-                "/v1/sign_ups/{sign_up_id}/complete", {"POST": g(self.complete_sign_up)},
+                "/v1/sign_ups/{sign_up_id}/complete",
+                {"POST": g(self.complete_sign_up)},
                 name="sign_up_complete",
             ),
         ]
@@ -207,8 +214,12 @@ class BackendAPI:
         reject_unknown(body, ("user_id",))
         user_id = body.get("user_id")
         if not isinstance(user_id, str):
-            raise ApiError(422, "invalid_field", "user_id (a user id string) is required",
-                           meta={"param": "user_id"})
+            raise ApiError(
+                422,
+                "invalid_field",
+                "user_id (a user id string) is required",
+                meta={"param": "user_id"},
+            )
         if not is_id(user_id):
             raise ApiError(404, "resource_not_found", "user not found", meta={"resource": "user"})
         new = await self.backend.sessions.create_session(user_id, origin=request_origin(request))
@@ -220,7 +231,9 @@ class BackendAPI:
         status = request.query_params.get("status")
         if status is not None and status not in _SESSION_STATUSES:
             raise ApiError(
-                422, "invalid_field", f"status must be one of {', '.join(_SESSION_STATUSES)}",
+                422,
+                "invalid_field",
+                f"status must be one of {', '.join(_SESSION_STATUSES)}",
                 meta={"param": "status"},
             )
         limit = query_int(request, "limit", default=100, lowest=1, highest=500)

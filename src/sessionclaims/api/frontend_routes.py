@@ -60,12 +60,14 @@ logger = logging.getLogger("sessionclaims.api")
 BACKEND_SCOPE_KEY = "sessionclaims.backend"
 """Scope key: the :class:`~sessionclaims.Backend` whose verification set ``scope["auth"]``."""
 
-TOKEN_SOURCE_SCOPE_KEY = "sessionclaims.token_source"
+TOKEN_SOURCE_SCOPE_KEY = "sessionclaims.token_source"  # noqa: S105 - a scope key
 """Scope key: ``"bearer"`` or ``"cookie"``, where the request's credential came from."""
 
 STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+"""Methods whose cookie-authenticated requests must pass :func:`check_origin`."""
 
 TokenSource = Literal["bearer", "cookie"]
+"""Where a request's credential came from."""
 
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 
@@ -211,12 +213,16 @@ class FrontendAPI:
         session = [Middleware(FrontendAuthentication, backend=self.backend)]
         return [
             method_route(
-                "/v1/me", {"GET": self.get_me, "PATCH": self.replace_unsafe_metadata},
-                name="me", middleware=session,
+                "/v1/me",
+                {"GET": self.get_me, "PATCH": self.replace_unsafe_metadata},
+                name="me",
+                middleware=session,
             ),
             method_route(
-                "/v1/me/metadata", {"PATCH": self.merge_unsafe_metadata},
-                name="me_metadata", middleware=session,
+                "/v1/me/metadata",
+                {"PATCH": self.merge_unsafe_metadata},
+                name="me_metadata",
+                middleware=session,
             ),
             method_route("/v1/sign_ups", {"POST": self.create_sign_up}, name="sign_ups"),
             *self.client_session_routes(),
@@ -257,8 +263,9 @@ class FrontendAPI:
             await self._attach_fresh_token(request, auth.session_id, response)
         return response
 
-    async def _attach_fresh_token(self, request: Request, session_id: str,
-                                  response: Response) -> None:
+    async def _attach_fresh_token(
+        self, request: Request, session_id: str, response: Response
+    ) -> None:
         """The write changed the token's claims: hand the client one that has them."""
         try:
             token = await self.backend.sessions.get_token(session_id)

@@ -30,8 +30,9 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _object(properties: dict[str, Any], *, required: Sequence[str] = (),
-            closed: bool = True) -> dict[str, Any]:
+def _object(
+    properties: dict[str, Any], *, required: Sequence[str] = (), closed: bool = True
+) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         schema["required"] = list(required)
@@ -81,8 +82,7 @@ SCHEMAS: dict[str, Any] = {
             "expire_at": _MS,
             "last_active_at": _MS,
         },
-        required=["id", "object", "user_id", "status", "created_at", "expire_at",
-                  "last_active_at"],
+        required=["id", "object", "user_id", "status", "created_at", "expire_at", "last_active_at"],
     ),
     "SignUp": _object(
         {
@@ -99,40 +99,49 @@ SCHEMAS: dict[str, Any] = {
     "SignUpCompletion": _object(
         {"user": _ref("User"), **_SESSION_FIELDS}, required=["user", *_SESSION_FIELDS]
     ),
-    "UserList": _object({"data": {"type": "array", "items": _ref("User")},
-                         "total_count": {"type": "integer"}}, required=["data", "total_count"]),
-    "SessionList": _object({"data": {"type": "array", "items": _ref("Session")},
-                            "total_count": {"type": "integer"}},
-                           required=["data", "total_count"]),
+    "UserList": _object(
+        {"data": {"type": "array", "items": _ref("User")}, "total_count": {"type": "integer"}},
+        required=["data", "total_count"],
+    ),
+    "SessionList": _object(
+        {"data": {"type": "array", "items": _ref("Session")}, "total_count": {"type": "integer"}},
+        required=["data", "total_count"],
+    ),
     "DeletedUser": _object(
         {"id": {"type": "string"}, "object": {"const": "user"}, "deleted": {"const": True}},
         required=["id", "object", "deleted"],
     ),
     "Token": _object({"jwt": {"type": "string"}}, required=["jwt"]),
-    "JWKS": _object({"keys": {"type": "array", "items": {"type": "object"}}},
-                    required=["keys"], closed=False),
+    "JWKS": _object(
+        {"keys": {"type": "array", "items": {"type": "object"}}}, required=["keys"], closed=False
+    ),
     "Error": _object(
         {
             "errors": {
                 "type": "array",
                 "minItems": 1,
                 "items": _object(
-                    {"code": {"type": "string"}, "message": {"type": "string"},
-                     "meta": {"type": "object", "description": "param, reason..."}},
+                    {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "meta": {"type": "object", "description": "param, reason..."},
+                    },
                     required=["code", "message", "meta"],
                 ),
             }
         },
         required=["errors"],
     ),
-    "CreateUser": _object({"external_id": {"type": ["string", "null"], "maxLength": 255},
-                           **_TIER_FIELDS}),
+    "CreateUser": _object(
+        {"external_id": {"type": ["string", "null"], "maxLength": 255}, **_TIER_FIELDS}
+    ),
     "MetadataWrite": _object(_TIER_FIELDS),
     "CreateSession": _object({"user_id": {"type": "string"}}, required=["user_id"]),
     "TokenRequest": _object({"expires_in_seconds": {"type": "integer", "minimum": 1}}),
     "Empty": _object({}),
     "UnsafeMetadataWrite": _object(_UNSAFE_FIELDS),
 }
+"""``components.schemas``: the objects of http-api.md and the request bodies."""
 
 _ERROR_WHEN = {
     400: "the body is not JSON, or not an object (malformed_json)",
@@ -145,65 +154,137 @@ _ERROR_WHEN = {
     422: "well-formed but invalid (invalid_metadata, metadata_too_large, unknown_field...)",
     503: "the store is unreachable; nothing was written (store_unavailable)",
 }
-RESPONSES = {
+RESPONSES: dict[str, Any] = {
     str(status): {
         "description": when,
         "content": {"application/json": {"schema": _ref("Error")}},
     }
     for status, when in _ERROR_WHEN.items()
 }
-SECURITY_SCHEMES = {
+"""``components.responses``: one error response per status, all in the error format."""
+SECURITY_SCHEMES: dict[str, Any] = {
     "secretKey": {"type": "http", "scheme": "bearer", "description": "the secret key"},
     "sessionToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
     "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "__session"},
     "refreshCookie": {"type": "apiKey", "in": "cookie", "name": "__refresh"},
-    "refreshCredential": {"type": "http", "scheme": "bearer",
-                          "description": "the refresh credential (non-browser clients)"},
+    "refreshCredential": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the refresh credential (non-browser clients)",
+    },
 }
-_BACKEND = [{"secretKey": []}]
-_SESSION = [{"sessionToken": []}, {"sessionCookie": []}]
-_REFRESH = [{"refreshCookie": []}, {"refreshCredential": []}]
+"""``components.securitySchemes``: secret key, session token / cookie, refresh credential."""
+_SECURITY: dict[str, list[dict[str, list[str]]]] = {
+    "secret": [{"secretKey": []}],
+    "session": [{"sessionToken": []}, {"sessionCookie": []}],
+    "refresh": [{"refreshCookie": []}, {"refreshCredential": []}],
+    "none": [],
+}
 _TOKEN_HEADERS = {
-    "X-Session-Token": {"description": "a fresh session token, when the write changed its "
-                        "claims", "schema": {"type": "string"}},
-    "Set-Cookie": {"description": "__session=<fresh token>, for cookie requests",
-                   "schema": {"type": "string"}},
+    "X-Session-Token": {
+        "description": "a fresh session token, when the write changed its claims",
+        "schema": {"type": "string"},
+    },
+    "Set-Cookie": {
+        "description": "__session=<fresh token>, for cookie requests",
+        "schema": {"type": "string"},
+    },
+}
+_LIMIT = ("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100})
+_OFFSET = ("offset", {"type": "integer", "minimum": 0, "default": 0})
+_QUERY: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {
+    ("/v1/users", "get"): [_LIMIT, _OFFSET],
+    ("/v1/sessions", "get"): [
+        ("user_id", {"type": "string", "pattern": _ID_PATTERN}),
+        ("status", {"enum": ["active", "revoked", "ended", "expired"]}),
+        _LIMIT,
+        _OFFSET,
+    ],
 }
 
+# path, method, success status, its schema, request body ("Name?" = optional), auth,
+# errors beyond those the path, body and auth imply, summary
+# fmt: off
+_TABLE: list[tuple[str, str, int, str, str | None, str, tuple[int, ...], str]] = [
+    ("/v1/users", "post", 201, "User", "CreateUser", "secret", (), "Create a user"),
+    ("/v1/users", "get", 200, "UserList", None, "secret", (422,), "List users, oldest first"),
+    ("/v1/users/{user_id}", "get", 200, "User", None, "secret", (), "Get a user"),
+    ("/v1/users/{user_id}", "delete", 200, "DeletedUser", None, "secret", (),
+     "Delete a user; its sessions are revoked"),
+    ("/v1/users/{user_id}/metadata", "patch", 200, "User", "MetadataWrite", "secret", (),
+     "Merge metadata into each tier sent (top level; null deletes a key)"),
+    ("/v1/users/{user_id}/metadata", "put", 200, "User", "MetadataWrite", "secret", (),
+     "Replace each tier sent"),
+    ("/v1/sessions", "post", 201, "NewSession", "CreateSession", "secret", (404,),
+     "Create a session for a person the app has authenticated"),
+    ("/v1/sessions", "get", 200, "SessionList", None, "secret", (422,), "List sessions"),
+    ("/v1/sessions/{session_id}", "get", 200, "Session", None, "secret", (), "Get a session"),
+    ("/v1/sessions/{session_id}/revoke", "post", 200, "Session", "Empty?", "secret", (409,),
+     "Revoke a session"),
+    ("/v1/sessions/{session_id}/tokens", "post", 200, "Token", "TokenRequest?", "secret",
+     (409,), "A session token from the session template"),
+    ("/v1/sessions/{session_id}/tokens/{template}", "post", 200, "Token", "Empty?", "secret",
+     (409,), "A token from a named template"),
+    ("/v1/sign_ups/{sign_up_id}/complete", "post", 200, "SignUpCompletion", "Empty?",
+     "secret", (409,), "Complete a sign-up: its user, first session and token"),
+    ("/v1/me", "get", 200, "FrontendUser", None, "session", (404,),
+     "The signed-in user (never any private metadata)"),
+    ("/v1/me", "patch", 200, "FrontendUser", "UnsafeMetadataWrite", "session", (403, 404),
+     "Replace the signed-in user's unsafe metadata"),
+    ("/v1/me/metadata", "patch", 200, "FrontendUser", "UnsafeMetadataWrite", "session",
+     (403, 404), "Merge into the signed-in user's unsafe metadata"),
+    ("/v1/sign_ups", "post", 201, "SignUp", "UnsafeMetadataWrite", "none", (403,),
+     "Start a sign-up holding unsafe metadata"),
+    ("/v1/client/sessions/{session_id}/tokens", "post", 200, "Token", None, "refresh",
+     (403, 409), "A fresh session token for the refresh credential"),
+    ("/v1/client/sessions/{session_id}/tokens/{template}", "post", 200, "Token", None,
+     "refresh", (403, 409), "A named template's token for the refresh credential"),
+    ("/v1/client/sessions/{session_id}/end", "post", 200, "Session", None, "refresh",
+     (403, 409), "Sign out: end the session and clear the cookies"),
+    ("/v1/jwks", "get", 200, "JWKS", None, "none", (), "The public signing keys"),
+    ("/.well-known/jwks.json", "get", 200, "JWKS", None, "none", (), "The public signing keys"),
+]
+# fmt: on
 
-def _op(
+
+def _operation(
+    path: str,
+    method: str,
+    status: int,
+    schema: str,
+    body: str | None,
+    auth: str,
+    extra: tuple[int, ...],
     summary: str,
-    tag: str,
-    ok: tuple[int, str],
-    errors: Iterable[int],
-    *,
-    security: list[dict[str, list[str]]] | None = None,
-    body: str | None = None,
-    body_required: bool = True,
-    query: Sequence[tuple[str, dict[str, Any]]] = (),
-    headers: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    status, schema = ok
+    errors = {503, *extra}
+    if auth != "none":
+        errors.add(401)
+    if "{" in path:
+        errors.add(404)
+    if body is not None:
+        errors.update((400, 413, 422))
     success: dict[str, Any] = {
         "description": summary,
         "content": {"application/json": {"schema": _ref(schema)}},
     }
-    if headers:
-        success["headers"] = headers
+    if auth == "session" and method != "get":
+        success["headers"] = _TOKEN_HEADERS
     operation: dict[str, Any] = {
         "summary": summary,
-        "tags": [tag],
+        "tags": [path.split("/")[2] if path.startswith("/v1/") else "public"],
+        "security": _SECURITY[auth],
         "responses": {
             str(status): success,
             **{str(e): {"$ref": f"#/components/responses/{e}"} for e in sorted(errors)},
         },
-        "security": security if security is not None else [],
     }
     if body is not None:
         operation["requestBody"] = {
-            "required": body_required,
-            "content": {"application/json": {"schema": _ref(body)}},
+            "required": not body.endswith("?"),
+            "content": {"application/json": {"schema": _ref(body.rstrip("?"))}},
         }
+    query = _QUERY.get((path, method))
     if query:
         operation["parameters"] = [
             {"name": name, "in": "query", "required": False, "schema": schema}
@@ -212,79 +293,19 @@ def _op(
     return operation
 
 
-_WRITE = (400, 401, 404, 405, 413, 422, 503)
-_READ = (401, 404, 503)
-_LIMIT = ("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100})
-_OFFSET = ("offset", {"type": "integer", "minimum": 0, "default": 0})
-
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
-    ("/v1/users", "post"): _op("Create a user", "users", (201, "User"), _WRITE,
-                               security=_BACKEND, body="CreateUser"),
-    ("/v1/users", "get"): _op("List users, oldest first", "users", (200, "UserList"),
-                              (401, 422, 503), security=_BACKEND, query=[_LIMIT, _OFFSET]),
-    ("/v1/users/{user_id}", "get"): _op("Get a user", "users", (200, "User"), _READ,
-                                        security=_BACKEND),
-    ("/v1/users/{user_id}", "delete"): _op(
-        "Delete a user; its sessions are revoked", "users", (200, "DeletedUser"), _READ,
-        security=_BACKEND),
-    ("/v1/users/{user_id}/metadata", "patch"): _op(
-        "Merge metadata (top level; null deletes a key)", "users", (200, "User"), _WRITE,
-        security=_BACKEND, body="MetadataWrite"),
-    ("/v1/users/{user_id}/metadata", "put"): _op(
-        "Replace each tier sent", "users", (200, "User"), _WRITE, security=_BACKEND,
-        body="MetadataWrite"),
-    ("/v1/sessions", "post"): _op(
-        "Create a session for an authenticated person", "sessions", (201, "NewSession"),
-        _WRITE, security=_BACKEND, body="CreateSession"),
-    ("/v1/sessions", "get"): _op(
-        "List sessions", "sessions", (200, "SessionList"), (401, 422, 503), security=_BACKEND,
-        query=[("user_id", {"type": "string", "pattern": _ID_PATTERN}),
-               ("status", {"enum": ["active", "revoked", "ended", "expired"]}),
-               _LIMIT, _OFFSET]),
-    ("/v1/sessions/{session_id}", "get"): _op("Get a session", "sessions", (200, "Session"),
-                                              _READ, security=_BACKEND),
-    ("/v1/sessions/{session_id}/revoke", "post"): _op(
-        "Revoke a session", "sessions", (200, "Session"), (*_WRITE, 409), security=_BACKEND,
-        body="Empty", body_required=False),
-    ("/v1/sessions/{session_id}/tokens", "post"): _op(
-        "A session token from the session template", "sessions", (200, "Token"),
-        (*_WRITE, 409), security=_BACKEND, body="TokenRequest", body_required=False),
-    ("/v1/sessions/{session_id}/tokens/{template}", "post"): _op(
-        "A token from a named template", "sessions", (200, "Token"), (*_WRITE, 409),
-        security=_BACKEND, body="Empty", body_required=False),
-    ("/v1/sign_ups/{sign_up_id}/complete", "post"): _op(
-        "Complete a sign-up: user, session and first token", "sign-ups",
-        (200, "SignUpCompletion"), (*_WRITE, 409), security=_BACKEND, body="Empty",
-        body_required=False),
-    ("/v1/me", "get"): _op("The signed-in user (no private metadata)", "frontend",
-                           (200, "FrontendUser"), _READ, security=_SESSION),
-    ("/v1/me", "patch"): _op(
-        "Replace the signed-in user's unsafe metadata", "frontend", (200, "FrontendUser"),
-        (*_WRITE, 403), security=_SESSION, body="UnsafeMetadataWrite", headers=_TOKEN_HEADERS),
-    ("/v1/me/metadata", "patch"): _op(
-        "Merge into the signed-in user's unsafe metadata", "frontend", (200, "FrontendUser"),
-        (*_WRITE, 403), security=_SESSION, body="UnsafeMetadataWrite", headers=_TOKEN_HEADERS),
-    ("/v1/sign_ups", "post"): _op(
-        "Start a sign-up holding unsafe metadata", "frontend", (201, "SignUp"),
-        (400, 403, 405, 413, 422, 503), body="UnsafeMetadataWrite"),
-    ("/v1/client/sessions/{session_id}/tokens", "post"): _op(
-        "A fresh session token for the refresh credential", "frontend", (200, "Token"),
-        (400, 401, 403, 404, 405, 409, 413, 503), security=_REFRESH),
-    ("/v1/client/sessions/{session_id}/tokens/{template}", "post"): _op(
-        "A named template's token for the refresh credential", "frontend", (200, "Token"),
-        (400, 401, 403, 404, 405, 409, 413, 503), security=_REFRESH),
-    ("/v1/client/sessions/{session_id}/end", "post"): _op(
-        "Sign out: end the session and clear the cookies", "frontend", (200, "Session"),
-        (400, 401, 403, 404, 405, 409, 413, 503), security=_REFRESH),
-    ("/v1/jwks", "get"): _op("The public signing keys", "public", (200, "JWKS"), (503,)),
-    ("/.well-known/jwks.json", "get"): _op("The public signing keys", "public",
-                                           (200, "JWKS"), (503,)),
-    ("/openapi.json", "get"): {
-        "summary": "This document",
-        "tags": ["public"],
-        "security": [],
-        "responses": {"200": {"description": "the OpenAPI 3.1 document",
-                              "content": {"application/json": {"schema": {"type": "object"}}}}},
+    (row[0], row[1]): _operation(*row) for row in _TABLE
+}
+"""Every operation the API can have, keyed by ``(path, method)``."""
+OPERATIONS["/openapi.json", "get"] = {
+    "summary": "This document",
+    "tags": ["public"],
+    "security": [],
+    "responses": {
+        "200": {
+            "description": "the OpenAPI 3.1 document",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
     },
 }
 
@@ -308,8 +329,10 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
             "name": name,
             "in": "path",
             "required": True,
-            "schema": {"type": "string",
-                       "pattern": _TEMPLATE_PATTERN if name == "template" else _ID_PATTERN},
+            "schema": {
+                "type": "string",
+                "pattern": _TEMPLATE_PATTERN if name == "template" else _ID_PATTERN,
+            },
         }
         for name in _PARAM_RE.findall(path)
     ]

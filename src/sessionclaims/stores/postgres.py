@@ -1,8 +1,8 @@
 """The PostgreSQL store: many app instances on many machines share one database.
 
 Connections come from a :class:`psycopg_pool.AsyncConnectionPool`; each is checked
-before it is handed out, so after the server restarts the pool replaces dead
-connections by itself. Read-modify-writes lock their row (``SELECT ... FOR UPDATE``).
+(without a round trip) before use, so after the server restarts dead connections are
+replaced at once and no call fails for having drawn one. Read-modify-writes lock their row (``SELECT ... FOR UPDATE``).
 Every change-log append takes a transaction-scoped advisory lock first, so sequence
 numbers become visible in order (a reader that has seen ``seq`` N will never later find
 a smaller one committed), and sends ``NOTIFY`` on the store's channel in the same
@@ -19,13 +19,14 @@ import asyncio
 import hashlib
 import math
 import re
+import select
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
@@ -63,6 +64,20 @@ def channel_name(schema: str) -> str:
 def _lock_key(purpose: str, schema: str) -> int:
     digest = hashlib.blake2b(f"sessionclaims:{purpose}:{schema}".encode(), digest_size=8)
     return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+def _is_dead(conn: Connection) -> bool:
+    """True when an idle connection was closed by the server (a restart, an
+    administrator's ``pg_terminate_backend``). One non-blocking poll, no round trip."""
+    if conn.closed:
+        return True
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        if readable:  # an idle connection hears only notices, or its own termination
+            conn.pgconn.consume_input()
+    except (OSError, ValueError, psycopg.OperationalError):
+        return True
+    return conn.pgconn.status != pq.ConnStatus.OK
 
 
 class PostgresStore:
@@ -171,7 +186,6 @@ class PostgresStore:
                 self._conninfo,
                 kwargs=self._kwargs,
                 configure=self._configure,
-                check=AsyncConnectionPool.check_connection,
                 open=False,
                 name=f"sessionclaims-{self.schema}",
                 min_size=self._min_size,
@@ -239,13 +253,28 @@ class PostgresStore:
         if pool is None:
             raise StoreUnavailable(f"the store {self.url} is not open")
         try:
-            async with pool.connection() as conn:
+            conn = await self._checkout(pool)
+            try:
                 yield conn
+            finally:
+                await pool.putconn(conn)
         except psycopg.errors.UniqueViolation as exc:
             detail = exc.diag.message_detail or str(exc)
             raise DuplicateRecord(f"already stored in {exc.diag.table_name}: {detail}") from exc
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"the store {self.url} failed: {exc}".strip()) from exc
+
+    async def _checkout(self, pool: AsyncConnectionPool[Connection]) -> Connection:
+        # After a server restart every idle connection is dead. Drop them at once (the
+        # pool connects replacements in the background) until a live one turns up,
+        # rather than failing a call or sleeping between checks.
+        for _ in range(self._max_size + 1):
+            conn = await pool.getconn()
+            if not _is_dead(conn):
+                return conn
+            await conn.close()
+            await pool.putconn(conn)
+        raise StoreUnavailable(f"the store {self.url} has no live connection")
 
     async def _call(
         self,

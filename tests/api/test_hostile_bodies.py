@@ -1,0 +1,265 @@
+"""Hostile request bodies against every write route: always a 4xx in the error format,
+never a 500, and the store exactly as it was (byte for byte).
+
+Nothing here may change the store, which every test checks, so one backend (per app
+kind) serves the whole module: that keeps these hundreds of cases fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import FakeClock
+
+from .conftest import (
+    APP_KINDS,
+    Api,
+    Member,
+    assert_error,
+    make_app,
+    make_backend,
+    make_member,
+    open_client,
+    snapshot,
+)
+
+pytestmark = pytest.mark.anyio
+
+LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class WriteRoute:
+    """A route that takes a body; ``wrap`` puts a JSON value where the route reads one."""
+
+    method: str
+    path: str
+    wrap: Callable[[bytes], bytes]
+    auth: str  # "secret", "session" or "none"
+    body_required: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def field(name: str) -> Callable[[bytes], bytes]:
+    return lambda value: b'{"' + name.encode() + b'": ' + value + b"}"
+
+
+def in_tier(tier: str) -> Callable[[bytes], bytes]:
+    return lambda value: b'{"' + tier.encode() + b'": {"a": ' + value + b"}}"
+
+
+ROUTES = [
+    WriteRoute("POST", "/v1/users", in_tier("public_metadata"), "secret"),
+    WriteRoute("PATCH", "/v1/users/{user}/metadata", in_tier("private_metadata"), "secret"),
+    WriteRoute("PUT", "/v1/users/{user}/metadata", in_tier("trusted_metadata"), "secret"),
+    WriteRoute("POST", "/v1/sessions", field("user_id"), "secret"),
+    WriteRoute("POST", "/v1/sessions/{session}/revoke", field("a"), "secret", False),
+    WriteRoute(
+        "POST", "/v1/sessions/{session}/tokens", field("expires_in_seconds"), "secret", False
+    ),
+    WriteRoute("POST", "/v1/sessions/{session}/tokens/reports", field("a"), "secret", False),
+    WriteRoute("POST", "/v1/sign_ups/{sign_up}/complete", field("a"), "secret", False),
+    WriteRoute("PATCH", "/v1/me", in_tier("unsafe_metadata"), "session"),
+    WriteRoute("PATCH", "/v1/me/metadata", in_tier("untrusted_metadata"), "session"),
+    WriteRoute("POST", "/v1/sign_ups", in_tier("unsafe_metadata"), "none"),
+]
+
+
+def deep(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
+
+
+def padded(route: WriteRoute, size: int) -> bytes:
+    """A well-formed body of exactly ``size`` bytes."""
+    shell = route.wrap(b'""')
+    return route.wrap(b'"' + b"x" * (size - len(shell)) + b'"')
+
+
+# name -> (body for a route, expected status)
+HOSTILE: dict[str, tuple[Callable[[WriteRoute], bytes], int]] = {
+    "empty": (lambda r: b"", 400),
+    "null": (lambda r: b"null", 400),
+    "array": (lambda r: b"[]", 400),
+    "string": (lambda r: b'"str"', 400),
+    "number": (lambda r: b"1", 400),
+    "boolean": (lambda r: b"true", 400),
+    "whitespace": (lambda r: b"  \n ", 400),
+    "truncated": (lambda r: r.wrap(b'{"b": [1, 2')[:-2], 400),
+    "two documents": (lambda r: b"{}{}", 400),
+    "trailing garbage": (lambda r: r.wrap(b"1") + b" x", 400),
+    "invalid utf-8": (lambda r: r.wrap(b'"\xff\xfe\xc3"'), 400),
+    "overlong utf-8": (lambda r: r.wrap(b'"\xc0\xaf"'), 400),
+    "bom": (lambda r: b"\xef\xbb\xbf" + r.wrap(b"1"), 400),
+    "utf-16": (lambda r: r.wrap(b"1").decode().encode("utf-16"), 400),
+    "NaN": (lambda r: r.wrap(b"NaN"), 400),
+    "Infinity": (lambda r: r.wrap(b"Infinity"), 400),
+    "-Infinity": (lambda r: r.wrap(b"-Infinity"), 400),
+    "1e400": (lambda r: r.wrap(b"1e400"), 400),
+    "-1e400": (lambda r: r.wrap(b"-1e400"), 400),
+    "huge integer": (lambda r: r.wrap(b"9" * 5000), 400),
+    "lone surrogate": (lambda r: r.wrap(b'"\\ud800"'), 400),
+    "lone low surrogate in a key": (lambda r: r.wrap(b'{"\\udc00": 1}'), 400),
+    "duplicate keys": (lambda r: r.wrap(b'{"k": 1, "k": 2}'), 400),
+    "duplicate top-level keys": (lambda r: r.wrap(b"1")[:-1] + b", " + r.wrap(b"2")[1:], 400),
+    "single quotes": (lambda r: b"{'a': 1}", 400),
+    "comment": (lambda r: b"/* x */ {}", 400),
+    "30,000-deep array": (lambda r: r.wrap(deep(30_000)), 400),
+    "100,000-deep array": (lambda r: r.wrap(deep(100_000)), 413),
+    "65 KiB + 1": (lambda r: padded(r, LIMIT + 1), 413),
+    "1 MiB": (lambda r: padded(r, 1024 * 1024), 413),
+}
+CASES = [
+    pytest.param(route, name, id=f"{route}-{name}")
+    for route in ROUTES
+    for name in HOSTILE
+    if route.body_required or name != "empty"
+]
+
+
+@dataclass
+class World:
+    """The stored things a hostile body could touch."""
+
+    member: Member
+    sign_up_id: str
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module", params=APP_KINDS)
+async def api_and_world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[Api, World]]:
+    kind: str = request.param
+    backend = make_backend(tmp_path_factory.mktemp("hostile"), FakeClock())
+    async with backend:
+        member = await make_member(backend)
+        sign_up = await backend.sign_ups.create_sign_up(unsafe_metadata={"nickname": "pending"})
+        client = open_client(make_app(backend, kind), "/auth" if kind == "mounted" else "", backend)
+        async with client.http:
+            yield client, World(member, sign_up.id)
+
+
+@pytest.fixture
+def api(api_and_world: tuple[Api, World]) -> Api:
+    return api_and_world[0]
+
+
+@pytest.fixture
+def world(api_and_world: tuple[Api, World]) -> World:
+    return api_and_world[1]
+
+
+async def send(
+    api: Api, world: World, route: WriteRoute, content: Any, headers: dict[str, str]
+) -> httpx.Response:
+    path = (
+        route.path.replace("{user}", world.member.user_id)
+        .replace("{session}", world.member.session_id)
+        .replace("{sign_up}", world.sign_up_id)
+    )
+    if route.auth == "secret":
+        return await api.backend_call(route.method, path, content=content, headers=headers)
+    if route.auth == "session":
+        return await api.call(
+            route.method, path, token=world.member.token, content=content, headers=headers
+        )
+    return await api.call(route.method, path, content=content, headers=headers)
+
+
+@pytest.mark.parametrize(("route", "name"), CASES)
+async def test_hostile_body(api: Api, world: World, route: WriteRoute, name: str) -> None:
+    make, status = HOSTILE[name]
+    body = make(route)
+    before = await snapshot(api.backend, world.member.user_id)
+    response = await send(api, world, route, body, {"Content-Type": "application/json"})
+    code = "request_too_large" if status == 413 else "malformed_json"
+    assert_error(response, status, code)
+    assert await snapshot(api.backend, world.member.user_id) == before
+
+
+async def chunks(total: int, size: int = 4096) -> AsyncIterator[bytes]:
+    sent = 0
+    while sent < total:
+        chunk = b" " * min(size, total - sent)
+        sent += len(chunk)
+        yield chunk
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+async def test_streamed_body_is_cut_off_at_the_limit(
+    api: Api, world: World, route: WriteRoute
+) -> None:
+    """No Content-Length: the limit is enforced while the stream is read."""
+    before = await snapshot(api.backend, world.member.user_id)
+    response = await send(api, world, route, chunks(LIMIT + 1), {})
+    assert_error(response, 413, "request_too_large")
+    assert await snapshot(api.backend, world.member.user_id) == before
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+@pytest.mark.parametrize("length", [str(LIMIT + 1), "1" + "0" * 15, "9" * 40])
+async def test_huge_content_length_is_refused_before_reading(
+    api: Api, world: World, route: WriteRoute, length: str
+) -> None:
+    before = await snapshot(api.backend, world.member.user_id)
+    response = await send(api, world, route, b"{}", {"Content-Length": length})
+    assert_error(response, 413, "request_too_large")
+    assert await snapshot(api.backend, world.member.user_id) == before
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/json; charset=latin-1",
+        "application/jsonx",
+    ],
+)
+async def test_a_body_that_is_not_declared_json_is_refused(
+    api: Api, world: World, route: WriteRoute, content_type: str
+) -> None:
+    before = await snapshot(api.backend, world.member.user_id)
+    response = await send(api, world, route, b"{}", {"Content-Type": content_type})
+    assert_error(response, 400, "malformed_json")
+    assert await snapshot(api.backend, world.member.user_id) == before
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "application/json", "Application/JSON; charset=UTF-8"]
+)
+async def test_json_content_types_are_accepted(
+    api: Api, world: World, content_type: str | None
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = await api.backend_call(
+        "POST",
+        "/v1/sessions/x/tokens/nope",
+        content=b"{}",
+        headers=headers,
+    )
+    # Past the body checks: the template is looked up (and is unknown).
+    assert_error(response, 404, "resource_not_found")
+
+
+async def test_a_body_exactly_at_the_limit_is_read(api: Api, world: World) -> None:
+    body = padded(ROUTES[1], LIMIT)
+    assert len(body) == LIMIT
+    response = await api.backend_call(
+        "PATCH", f"/v1/users/{world.member.user_id}/metadata", content=body
+    )
+    # Read and parsed: then refused by the metadata limits, not by the size cap.
+    assert_error(response, 422, "metadata_too_large")
