@@ -54,23 +54,24 @@ class HotCache:
         self._cookie_needs_azp = bool(verifier.options.authorized_parties)
         self._lock = threading.Lock()
 
-    def get(self, token: str, from_cookie: bool, key_set: object) -> HotEntry | None:
-        """The entry if it may serve this request now, else ``None``."""
-        entry = self._entries.get(token)
+    def get(self, raw: bytes, from_cookie: bool, key_set: object) -> HotEntry | None:
+        """The entry for ``raw`` (the Authorization value or the cookie's token bytes) if
+        it may serve this request now, else ``None``."""
+        entry = self._entries.get(raw)
         if entry is None or entry[3] is not key_set or (from_cookie and not entry[2]):
             return None
         now = self._clock()
         if now >= entry[0]:
-            self._entries.pop(token, None)
+            self._entries.pop(raw, None)
             return None
         if now < entry[1]:
             return None
         return entry
 
     def put(
-        self, verified: VerifiedToken, key_set: object, auth: Auth, version: int = 0
+        self, raw: bytes, verified: VerifiedToken, key_set: object, auth: Auth, version: int = 0
     ) -> HotEntry:
-        """Remember ``auth`` for ``verified`` (checked against ``key_set``)."""
+        """Remember ``auth`` for ``verified``, found under ``raw`` (checked against ``key_set``)."""
         leeway = self._leeway
         active_from = verified.iat - leeway
         if verified.nbf is not None:
@@ -90,7 +91,7 @@ class HotCache:
         with self._lock:
             if len(self._entries) >= self._maxsize:
                 self._entries.clear()
-            self._entries[verified.token] = entry
+            self._entries[raw] = entry
         return entry
 
     def __len__(self) -> int:
@@ -108,8 +109,9 @@ class Outcome:
 class Authenticator(Protocol):
     """Turns a request's token into an :class:`Auth`."""
 
-    def authenticate_fast(self, token: str, from_cookie: bool) -> tuple[Auth, AuthUser] | None:
-        """Answer without awaiting, or ``None`` when the slow path is needed."""
+    def authenticate_fast(self, raw: bytes, from_cookie: bool) -> tuple[Auth, AuthUser] | None:
+        """Answer without awaiting, or ``None`` when the slow path is needed. ``raw`` is the
+        whole ``Authorization`` value, or the ``__session`` cookie's value."""
 
     async def authenticate(
         self, scope: Scope, token: str | None, from_cookie: bool, cookies: Mapping[str, str]
@@ -135,12 +137,12 @@ class VerifyOnlyAuthenticator:
         self._remote = keys if isinstance(keys, RemoteKeySet) else None
         self.hot = HotCache(verifier, clock, cache_size)
 
-    def _auth(self, verified: VerifiedToken, key_set: KeySet) -> tuple[Auth, AuthUser]:
+    def _auth(self, raw: bytes, verified: VerifiedToken, key_set: KeySet) -> tuple[Auth, AuthUser]:
         auth = Auth(verified.claims, scopes_claim=self.scopes_claim)
-        entry = self.hot.put(verified, key_set, auth)
+        entry = self.hot.put(raw, verified, key_set, auth)
         return auth, entry[5]
 
-    def authenticate_fast(self, token: str, from_cookie: bool) -> tuple[Auth, AuthUser] | None:
+    def authenticate_fast(self, raw: bytes, from_cookie: bool) -> tuple[Auth, AuthUser] | None:
         remote = self._remote
         if remote is None:
             key_set = self.keys
@@ -148,13 +150,15 @@ class VerifyOnlyAuthenticator:
             key_set = remote.key_set
         else:
             return None
-        entry = self.hot.get(token, from_cookie, key_set)
+        entry = self.hot.get(raw, from_cookie, key_set)
         if entry is not None:
             return entry[4], entry[5]
         assert isinstance(key_set, KeySet)
+        token = token_of(raw, from_cookie)
         try:
-            return self._auth(self.verifier.verify(token, key_set, from_cookie=from_cookie),
-                              key_set)
+            return self._auth(
+                raw, self.verifier.verify(token, key_set, from_cookie=from_cookie), key_set
+            )
         except TokenError as exc:
             if exc.reason == "token-unknown-key" and remote is not None:
                 return None
@@ -168,7 +172,8 @@ class VerifyOnlyAuthenticator:
             return Outcome(Auth.signed_out("token-missing"))
         keys = self.keys
         if not isinstance(keys, RemoteKeySet):
-            fast = self.authenticate_fast(token, from_cookie)
+            raw = token.encode("latin-1") if from_cookie else b"Bearer " + token.encode("latin-1")
+            fast = self.authenticate_fast(raw, from_cookie)
             assert fast is not None  # a static key set always answers at once
             return Outcome(fast[0])
         key_set = await keys.get_key_set()
@@ -187,7 +192,13 @@ class VerifyOnlyAuthenticator:
                 verified = self.verifier.verify(token, key_set, from_cookie=from_cookie)
             except TokenError as again:
                 return Outcome(Auth.signed_out(again.reason))
-        return Outcome(self._auth(verified, key_set)[0])
+        raw = token.encode("latin-1") if from_cookie else b"Bearer " + token.encode("latin-1")
+        return Outcome(self._auth(raw, verified, key_set)[0])
+
+
+def token_of(raw: bytes, from_cookie: bool) -> str:
+    """The token inside an ``Authorization: Bearer`` value or a cookie value."""
+    return (raw if from_cookie else raw[7:]).strip().decode("latin-1")
 
 
 def _unverified_kid(token: str) -> str | None:

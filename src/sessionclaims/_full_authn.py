@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import TLRUCache
 
-from ._authn import HotCache, Outcome
+from ._authn import HotCache, Outcome, token_of
 from ._errors import (
     SessionClaimsError,
     SessionNotActive,
@@ -56,14 +56,15 @@ class BackendAuthenticator:
         self.hot = HotCache(backend.verifier, backend.clock, backend.settings.cache_size)
 
     # -- the hot path -------------------------------------------------------------------
-    def authenticate_fast(self, token: str, from_cookie: bool) -> tuple[Auth, AuthUser] | None:
+    def authenticate_fast(self, raw: bytes, from_cookie: bool) -> tuple[Auth, AuthUser] | None:
         backend = self.backend
         keys = backend.keys
         if not keys.loaded:
             return None
         key_set = keys.key_set
-        entry = self.hot.get(token, from_cookie, key_set)
+        entry = self.hot.get(raw, from_cookie, key_set)
         if entry is None:
+            token = token_of(raw, from_cookie)
             try:
                 verified = backend.verifier.verify(token, key_set, from_cookie=from_cookie)
             except TokenError:
@@ -71,7 +72,7 @@ class BackendAuthenticator:
             version = verified.claims.get(VERSION_CLAIM)
             if type(version) is not int:
                 return None
-            entry = self.hot.put(verified, key_set, self._auth(verified), version)
+            entry = self.hot.put(raw, verified, key_set, self._auth(verified), version)
         if backend.freshness.check(entry[6], entry[7], entry[8], entry[9]) != FRESH:
             return None
         return entry[4], entry[5]

@@ -219,7 +219,7 @@ class SignUpsResource:
         self._users = users
         self._sessions = sessions
 
-    async def create_sign_up(self, **fields: Any) -> SignUp:
+    async def create_sign_up(self, /, **fields: Any) -> SignUp:
         """Start a sign-up holding ``unsafe_metadata`` (or ``untrusted_metadata``).
 
         Public and private metadata cannot be set at sign-up:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._authn import Authenticator, VerifyOnlyAuthenticator
+from ._authn import Authenticator, VerifyOnlyAuthenticator, token_of
 from ._errors import ConfigurationError
 from .auth import Auth, AuthUser
 from .jwks_client import RemoteKeySet
@@ -31,9 +31,20 @@ if TYPE_CHECKING:
 
     from .backend import Backend
 
-__all__ = ["SESSION_COOKIE", "SessionClaimsMiddleware", "parse_cookies"]
+__all__ = [
+    "BACKEND_SCOPE_KEY",
+    "SESSION_COOKIE",
+    "TOKEN_SOURCE_SCOPE_KEY",
+    "SessionClaimsMiddleware",
+    "current_auth",
+    "parse_cookies",
+]
 
 SESSION_COOKIE = "__session"
+BACKEND_SCOPE_KEY = "sessionclaims.backend"
+"""Full mode: ``scope[BACKEND_SCOPE_KEY]`` is the backend whose middleware set ``auth``."""
+TOKEN_SOURCE_SCOPE_KEY = "sessionclaims.token_source"  # noqa: S105 - a scope key
+"""Full mode: ``"bearer"``, ``"cookie"`` or ``None``: where the request's token came from."""
 
 
 def parse_cookies(header: str) -> dict[str, str]:
@@ -52,7 +63,10 @@ def parse_cookies(header: str) -> dict[str, str]:
     return cookies
 
 
-def _session_cookie(header: bytes) -> str | None:
+_BEARER = (b"Bearer ", b"bearer ", b"BEARER ")
+
+
+def _session_cookie(header: bytes) -> bytes | None:
     """The ``__session`` value from a Cookie header, without parsing every cookie."""
     start = 0
     while True:
@@ -64,7 +78,7 @@ def _session_cookie(header: bytes) -> str | None:
             value = header[at + 10 : end if end >= 0 else len(header)].strip()
             if value[:1] == b'"' and value[-1:] == b'"' and len(value) >= 2:
                 value = value[1:-1]
-            return value.decode("latin-1") or None
+            return value or None
         start = at + 10
 
 
@@ -97,6 +111,7 @@ class SessionClaimsMiddleware:
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.app = app
+        self.backend = backend
         sources = [name for name, value in _sources(backend, jwks_url, jwks, public_key) if value]
         if len(sources) != 1:
             raise ConfigurationError(
@@ -150,27 +165,36 @@ class SessionClaimsMiddleware:
             await self.app(scope, receive, send)
             return
 
-        token: str | None = None
+        raw: bytes | None = None
         from_cookie = False
         cookie_header: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
-                if value[:7].lower() == b"bearer ":
-                    token = value[7:].strip().decode("latin-1") or None
-                    if token is not None:
-                        break
+                if value.startswith(_BEARER) and value[7:].strip():
+                    raw = value
+                    break
             elif name == b"cookie":
                 cookie_header = value if cookie_header is None else cookie_header + b"; " + value
-        if token is None and cookie_header is not None:
-            token = _session_cookie(cookie_header)
-            from_cookie = token is not None
+        if raw is None and cookie_header is not None:
+            raw = _session_cookie(cookie_header)
+            from_cookie = raw is not None
 
         authenticator = self.authenticator
-        fast = authenticator.authenticate_fast(token, from_cookie) if token else None
-        if fast is not None:
-            scope["auth"], scope["user"] = fast
-            await self.app(scope, receive, send)
-            return
+        backend = self.backend
+        if backend is not None:
+            scope[BACKEND_SCOPE_KEY] = backend
+            scope[TOKEN_SOURCE_SCOPE_KEY] = (
+                None if raw is None else "cookie" if from_cookie else "bearer"
+            )
+        if raw is not None:
+            fast = authenticator.authenticate_fast(raw, from_cookie)
+            if fast is not None:
+                scope["auth"], scope["user"] = fast
+                await self.app(scope, receive, send)
+                return
+            token: str | None = token_of(raw, from_cookie)
+        else:
+            token = None
 
         # The slow path reads every cookie (the hot path may have stopped at the Bearer).
         all_cookies = b"; ".join(value for name, value in scope["headers"] if name == b"cookie")
@@ -188,10 +212,27 @@ class SessionClaimsMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == first:
                 message = dict(message)
-                message["headers"] = [*message.get("headers", ()), *extra]
+                message["headers"] = _merge_headers(message.get("headers", ()), extra)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _sets_session_token(name: bytes, value: bytes) -> bool:
+    return name.lower() == b"x-session-token" or (
+        name.lower() == b"set-cookie" and value.startswith(SESSION_COOKIE.encode() + b"=")
+    )
+
+
+def _merge_headers(
+    own: Iterable[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """The app's headers plus ours; a token the app set itself (a route that just minted
+    a newer one) wins over the middleware's."""
+    headers = list(own)
+    if any(_sets_session_token(name, value) for name, value in headers):
+        extra = [(n, v) for n, v in extra if not _sets_session_token(n, v)]
+    return [*headers, *extra]
 
 
 def _sources(

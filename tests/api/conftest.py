@@ -198,33 +198,6 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     return meta
 
 
-async def outer_middleware_marks_the_scope(backend: Backend) -> bool:
-    """Does ``SessionClaimsMiddleware`` tell the API it already authenticated the request
-    (``scope["sessionclaims.backend"]``)? Without that, a mounted API verifies again and a
-    reissued token can appear twice in a response."""
-    seen: dict[str, Any] = {}
-
-    async def probe(scope: Any, receive: Any, send: Any) -> None:
-        seen.update(scope)
-
-    async def receive() -> Any:
-        return {"type": "http.request", "body": b""}
-
-    async def send(message: Any) -> None:
-        return None
-
-    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "scheme": "https"}
-    await SessionClaimsMiddleware(probe, backend=backend)(scope, receive, send)
-    return seen.get("sessionclaims.backend") is backend
-
-
-async def xfail_unless_single_verification(api: Api) -> None:
-    """Reissue-header assertions need the middleware to mark the scope when mounted."""
-    if api.prefix and not await outer_middleware_marks_the_scope(api.backend):
-        pytest.xfail(
-            "middleware.py does not set scope['sessionclaims.backend'] yet, so the mounted "
-            "API verifies again and the reissued token header is doubled"
-        )
 
 
 @dataclass(frozen=True)

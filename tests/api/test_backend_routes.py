@@ -24,7 +24,6 @@ from .conftest import (
     make_member,
     open_client,
     snapshot,
-    xfail_unless_single_verification,
 )
 
 pytestmark = pytest.mark.anyio
@@ -288,7 +287,6 @@ async def test_put_metadata_replaces(api: Api, member: Member) -> None:
 
 
 async def test_metadata_write_makes_the_old_token_reissue(api: Api, member: Member) -> None:
-    await xfail_unless_single_verification(api)
     await api.backend_call(
         "PATCH", f"/v1/users/{member.user_id}/metadata", json={"public_metadata": {"role": "x"}}
     )

@@ -20,7 +20,6 @@ from .conftest import (
     make_member,
     open_client,
     snapshot,
-    xfail_unless_single_verification,
 )
 
 pytestmark = pytest.mark.anyio
@@ -91,7 +90,6 @@ async def test_revoked_session_is_401_and_clears_cookies(api: Api, member: Membe
 
 
 async def test_stale_token_is_reissued_on_read(api: Api, member: Member) -> None:
-    await xfail_unless_single_verification(api)
     await api.backend.users.update_user_metadata(member.user_id, public_metadata={"role": "boss"})
     response = await api.call("GET", "/v1/me", cookie=member.token)
     assert response.status_code == 200
@@ -186,7 +184,6 @@ async def test_write_that_changes_no_claim_sends_no_token(api: Api, member: Memb
 
 
 async def test_write_with_a_stale_token_returns_only_the_newest(api: Api, member: Member) -> None:
-    await xfail_unless_single_verification(api)
     await api.backend.users.update_user_metadata(member.user_id, public_metadata={"role": "boss"})
     response = await api.call(
         "PATCH",

@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._errors import SessionClaimsError
 from ..auth import Auth
 from ..cookies import SESSION_COOKIE, is_secure, session_cookie
-from ..middleware import SessionClaimsMiddleware
+from ..middleware import BACKEND_SCOPE_KEY, TOKEN_SOURCE_SCOPE_KEY, SessionClaimsMiddleware
 from ._bodies import frontend_tiers, read_json_object
 from ._errors import ApiError
 from .backend_routes import json_response, method_route
@@ -56,12 +56,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("sessionclaims.api")
-
-BACKEND_SCOPE_KEY = "sessionclaims.backend"
-"""Scope key: the :class:`~sessionclaims.Backend` whose verification set ``scope["auth"]``."""
-
-TOKEN_SOURCE_SCOPE_KEY = "sessionclaims.token_source"  # noqa: S105 - a scope key
-"""Scope key: ``"bearer"`` or ``"cookie"``, where the request's credential came from."""
 
 STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 """Methods whose cookie-authenticated requests must pass :func:`check_origin`."""
