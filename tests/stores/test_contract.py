@@ -519,3 +519,34 @@ async def test_prune_keeps_the_newest_so_the_sequence_never_goes_back(store: Sto
     assert await store.prune_changes(before_ms=NOW + 1_000) == 0
     await append_user_changes(store, 1, start=NOW + 2_000)
     assert await store.last_change_seq() > last
+
+
+async def test_a_reader_following_the_log_never_misses_a_change(store: Store) -> None:
+    """Sequence numbers become visible in order, even with concurrent writers: a reader
+    that moves its cursor to the last seq it saw never skips one committed later."""
+    for i in range(10):
+        await store.insert_user(make_user(f"user_{i}"))
+    seen: list[int] = []
+    done = asyncio.Event()
+
+    async def follow() -> None:
+        cursor = 0
+        while True:
+            finished = done.is_set()
+            for change in await store.changes_since(cursor):
+                seen.append(change.seq)
+                cursor = change.seq
+            if finished:
+                return
+            await asyncio.sleep(0)
+
+    async def write(user_id: str) -> None:
+        for n in range(8):
+            await store.update_user(user_id, set_public("n", n), now_ms=NOW)
+
+    reader = asyncio.create_task(follow())
+    await asyncio.gather(*(write(f"user_{i}") for i in range(10)))
+    done.set()
+    await reader
+    assert seen == [c.seq for c in await all_changes(store)]
+    assert len(seen) == 80

@@ -228,7 +228,9 @@ class FrontendAPI:
         They authenticate with the refresh credential (``__refresh`` cookie, or
         ``Authorization: Bearer <refresh_credential>``), so they are not wrapped in
         :class:`FrontendAuthentication`; cookie requests go through :func:`check_origin`."""
-        return []
+        from .client_routes import client_session_routes  # it builds on this module
+
+        return client_session_routes(self.backend)
 
     # -- the signed-in user -------------------------------------------------------------
     async def get_me(self, request: Request) -> Response:

@@ -2,11 +2,12 @@
 
 Connections come from a :class:`psycopg_pool.AsyncConnectionPool`; each is checked
 (without a round trip) before use, so after the server restarts dead connections are
-replaced at once and no call fails for having drawn one. Read-modify-writes lock their row (``SELECT ... FOR UPDATE``).
-Every change-log append takes a transaction-scoped advisory lock first, so sequence
-numbers become visible in order (a reader that has seen ``seq`` N will never later find
-a smaller one committed), and sends ``NOTIFY`` on the store's channel in the same
-transaction; :meth:`PostgresStore.listen` turns those into callbacks.
+replaced at once and no call fails for having drawn one. Read-modify-writes lock
+their row (``SELECT ... FOR UPDATE``). Every change-log append first takes a
+transaction-scoped advisory lock, so sequence numbers become visible in order (a reader
+that has seen ``seq`` N never later finds a smaller one committed), and sends ``NOTIFY``
+on the store's channel in the same transaction; :meth:`PostgresStore.listen` turns
+those into callbacks.
 
 Tables live in one schema (``?schema=name`` in the URL or ``schema=`` option; default
 ``public``), created on first open, so several deployments (or test runs) can share a
@@ -68,13 +69,18 @@ def _lock_key(purpose: str, schema: str) -> int:
 
 def _is_dead(conn: Connection) -> bool:
     """True when an idle connection was closed by the server (a restart, an
-    administrator's ``pg_terminate_backend``). One non-blocking poll, no round trip."""
+    administrator's ``pg_terminate_backend``): non-blocking polls, no round trip.
+
+    A terminated backend sends a FATAL message (which libpq, while idle, files as a
+    notice) and closes the socket; reading until nothing is pending reaches the EOF."""
     if conn.closed:
         return True
     try:
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
-        if readable:  # an idle connection hears only notices, or its own termination
-            conn.pgconn.consume_input()
+        for _ in range(8):
+            readable, _, _ = select.select([conn.fileno()], [], [], 0)
+            if not readable:
+                break
+            conn.pgconn.consume_input()  # raises on EOF
     except (OSError, ValueError, psycopg.OperationalError):
         return True
     return conn.pgconn.status != pq.ConnStatus.OK
@@ -201,6 +207,8 @@ class PostgresStore:
                 await pool.close()
                 if isinstance(exc, psycopg.OperationalError):
                     raise StoreUnavailable(f"cannot open the store {self.url}: {exc}") from exc
+                if isinstance(exc, psycopg.Error):  # e.g. no right to create the schema
+                    raise ConfigurationError(f"cannot set up the store {self.url}: {exc}") from exc
                 raise
             self._pool = pool
 
