@@ -38,6 +38,7 @@ __all__ = [
     "measure",
     "noop_receive",
     "paired_differences",
+    "percentile",
 ]
 
 Batch = Callable[[int], int]
@@ -121,6 +122,18 @@ def _quartiles(values: list[float]) -> list[float]:
     if len(values) == 1:
         return [values[0]] * 3
     return statistics.quantiles(values, n=4, method="inclusive")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values``, linearly interpolated (numpy's
+    default), for per-call figures such as p50 / p99. ``values`` must not be empty."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100.0
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def paired_differences(a: Timing, b: Timing) -> list[float]:

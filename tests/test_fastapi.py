@@ -36,8 +36,9 @@ def app(key: SigningKey, clock: FakeClock) -> FastAPI:
     async def maybe(auth: Auth = Depends(get_auth)) -> dict[str, object]:
         return {"signed_in": auth.is_signed_in}
 
-    app.add_middleware(SessionClaimsMiddleware, jwks=KeySet([key.public_key]).to_jwks(),
-                       issuer=ISSUER, clock=clock)
+    app.add_middleware(
+        SessionClaimsMiddleware, jwks=KeySet([key.public_key]).to_jwks(), issuer=ISSUER, clock=clock
+    )
     return app
 
 
@@ -63,7 +64,9 @@ async def test_signed_in_dependency(app: FastAPI, key: SigningKey, clock: FakeCl
     expired = await call(app, "/me", encode_token(claims(FakeClock(clock.now - 3600)), key))
     assert expired.status_code == 401
     assert expired.json()["detail"] == {
-        "code": "unauthorized", "message": "sign in first", "reason": "token-expired"
+        "code": "unauthorized",
+        "message": "sign in first",
+        "reason": "token-expired",
     }
     assert 'error="invalid_token"' in expired.headers["www-authenticate"]
 

@@ -173,10 +173,14 @@ async def test_expired_token_with_refresh_credential_is_reissued(
         token = refreshed.headers["x-session-token"]
         assert claims_of(token)["iat"] == int(clock())
         # the browser dropped __session (its Max-Age passed): the refresh cookie suffices
-        only_refresh = await c.get("/whoami", headers=cookie_header({REFRESH_COOKIE: new.refresh_credential}))
+        only_refresh = await c.get(
+            "/whoami", headers=cookie_header({REFRESH_COOKIE: new.refresh_credential})
+        )
         assert only_refresh.json()["signed_in"] is True
         assert any(h.startswith("__session=") for h in only_refresh.headers.get_list("set-cookie"))
-        forged = await c.get("/whoami", headers=cookie_header({REFRESH_COOKIE: new.refresh_credential + "x"}))
+        forged = await c.get(
+            "/whoami", headers=cookie_header({REFRESH_COOKIE: new.refresh_credential + "x"})
+        )
         assert forged.json() == forged.json() | {"signed_in": False, "reason": "token-missing"}
 
 
@@ -188,7 +192,9 @@ async def test_session_expiry_signs_out_even_with_a_refresh_credential(
     new = await backend.sessions.create_session(user.id)
     clock.advance(backend.settings.session_lifetime + 1)
     async with client(make_app(backend)) as c:
-        response = await c.get("/whoami", headers=cookie_header({REFRESH_COOKIE: new.refresh_credential}))
+        response = await c.get(
+            "/whoami", headers=cookie_header({REFRESH_COOKIE: new.refresh_credential})
+        )
     assert response.json()["reason"] == "session-revoked"
     assert (await backend.sessions.get_session(new.session.id)).status == "expired"
 

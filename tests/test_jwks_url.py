@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -106,8 +106,9 @@ async def test_a_flood_of_random_kids_costs_at_most_one_fetch(
     async with httpx.AsyncClient(transport=transport, base_url="https://app.example.com") as c:
         for _ in range(1000):
             # every token names a different, random kid
-            key = SigningKey(load_pem_private_key(attacker.private_pem(), None),
-                             kid=secrets.token_hex(8))
+            key = SigningKey(
+                load_pem_private_key(attacker.private_pem(), None), kid=secrets.token_hex(8)
+            )
             forged = encode_token(claims(clock), key)
             response = await c.get("/whoami", headers={"Authorization": f"Bearer {forged}"})
             assert response.json()["reason"] == "token-unknown-key"
@@ -127,8 +128,8 @@ async def test_last_good_key_set_keeps_serving_when_refetch_fails(
         clock.advance(61)  # past the TTL: a refresh starts in the background and fails
         still = await keys.get_key_set()
         assert issuer.keys[0].kid in still
-        if keys._background is not None:  # noqa: SLF001 - wait for the background refresh
-            await keys._background  # noqa: SLF001
+        if keys._background is not None:
+            await keys._background
         assert issuer.fetches == 2
         assert issuer.keys[0].kid in keys.key_set
         assert await keys.refresh_for_unknown_kid("nope") is False
@@ -172,8 +173,13 @@ async def test_mock_transport_client_is_used_and_not_closed() -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[]", b'{"keys": "x"}', b'{"keys": [{"kty": "oct", "k": "AAAA"}]}',
-     b'{"keys": [], "keys": []}'],
+    [
+        b"not json",
+        b"[]",
+        b'{"keys": "x"}',
+        b'{"keys": [{"kty": "oct", "k": "AAAA"}]}',
+        b'{"keys": [], "keys": []}',
+    ],
 )
 async def test_a_bad_jwks_document_keeps_nothing(body: bytes) -> None:
     client = httpx.AsyncClient(
@@ -187,6 +193,10 @@ async def test_a_bad_jwks_document_keeps_nothing(body: bytes) -> None:
 
 def test_middleware_accepts_an_app_supplied_client() -> None:
     client = httpx.AsyncClient()
-    mw = SessionClaimsMiddleware(make_app, jwks_url="https://idp.example.com/jwks",  # type: ignore[arg-type]
-                                 issuer=ISSUER, http_client=client)
+    mw = SessionClaimsMiddleware(
+        make_app,
+        jwks_url="https://idp.example.com/jwks",  # type: ignore[arg-type]
+        issuer=ISSUER,
+        http_client=client,
+    )
     assert mw.authenticator is not None

@@ -71,8 +71,13 @@ async def members(request: Request) -> JSONResponse:
 async def ws_endpoint(websocket: WebSocket) -> None:
     await websocket.accept()
     auth = websocket.scope["auth"]
-    await websocket.send_json({"signed_in": auth.is_signed_in, "reason": auth.reason,
-                               "role": auth.session_claims.get("role")})
+    await websocket.send_json(
+        {
+            "signed_in": auth.is_signed_in,
+            "reason": auth.reason,
+            "role": auth.session_claims.get("role"),
+        }
+    )
     await websocket.close()
 
 
@@ -157,7 +162,9 @@ async def test_bearer_wins_over_cookie(app: Starlette, key: SigningKey, clock: F
     bearer = encode_token(claims(clock, sub="bearer_user"), key)
     cookie = encode_token(claims(clock, sub="cookie_user"), key)
     body = (
-        await get(app, headers={"Authorization": f"Bearer {bearer}", "Cookie": f"__session={cookie}"})
+        await get(
+            app, headers={"Authorization": f"Bearer {bearer}", "Cookie": f"__session={cookie}"}
+        )
     ).json()
     assert body["user_id"] == "bearer_user"
 
@@ -192,17 +199,27 @@ async def test_starlette_requires_works_unchanged(
 ) -> None:
     admin = encode_token(claims(clock, role="admin"), key)
     member = encode_token(claims(clock, role="member"), key)
-    assert (await get(app, "/admin", headers={"Authorization": f"Bearer {admin}"})).status_code == 200
-    assert (await get(app, "/admin", headers={"Authorization": f"Bearer {member}"})).status_code == 403
+    assert (
+        await get(app, "/admin", headers={"Authorization": f"Bearer {admin}"})
+    ).status_code == 200
+    assert (
+        await get(app, "/admin", headers={"Authorization": f"Bearer {member}"})
+    ).status_code == 403
     assert (await get(app, "/admin")).status_code == 403
-    assert (await get(app, "/members", headers={"Authorization": f"Bearer {member}"})).status_code == 200
+    assert (
+        await get(app, "/members", headers={"Authorization": f"Bearer {member}"})
+    ).status_code == 200
     assert (await get(app, "/members")).status_code == 403
 
 
 @pytest.mark.anyio
 async def test_list_claim_gives_several_scopes(key: SigningKey, clock: FakeClock) -> None:
-    app = make_app(jwks=KeySet([key.public_key]).to_jwks(), issuer=ISSUER, clock=clock,
-                   scopes_claim="permissions")
+    app = make_app(
+        jwks=KeySet([key.public_key]).to_jwks(),
+        issuer=ISSUER,
+        clock=clock,
+        scopes_claim="permissions",
+    )
     token = encode_token(claims(clock, permissions=["read", "write", 3]), key)
     body = (await get(app, headers={"Authorization": f"Bearer {token}"})).json()
     assert body["scopes"] == ["authenticated", "read", "write"]
@@ -215,12 +232,18 @@ async def test_plain_asgi_app_without_starlette(key: SigningKey, clock: FakeCloc
     async def raw_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         auth: Auth = scope["auth"]
         seen["auth"] = auth
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/plain")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/plain")],
+            }
+        )
         await send({"type": "http.response.body", "body": (auth.user_id or "-").encode()})
 
-    wrapped = SessionClaimsMiddleware(raw_app, jwks=KeySet([key.public_key]).to_jwks(),
-                                      issuer=ISSUER, clock=clock)
+    wrapped = SessionClaimsMiddleware(
+        raw_app, jwks=KeySet([key.public_key]).to_jwks(), issuer=ISSUER, clock=clock
+    )
     token = encode_token(claims(clock), key)
     response = await get(wrapped, "/", headers={"Authorization": f"Bearer {token}"})
     assert response.text == "user_1"
@@ -265,9 +288,19 @@ async def websocket_conversation(app: Any, headers: list[tuple[bytes, bytes]]) -
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "websocket", "asgi": {"version": "3.0"}, "scheme": "wss", "path": "/ws",
-             "raw_path": b"/ws", "query_string": b"", "headers": headers, "subprotocols": [],
-             "server": ("app.example.com", 443), "client": ("127.0.0.1", 5000), "root_path": ""}
+    scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "scheme": "wss",
+        "path": "/ws",
+        "raw_path": b"/ws",
+        "query_string": b"",
+        "headers": headers,
+        "subprotocols": [],
+        "server": ("app.example.com", 443),
+        "client": ("127.0.0.1", 5000),
+        "root_path": "",
+    }
     await app(scope, receive, send)
     return [json.loads(m["text"]) for m in sent if m["type"] == "websocket.send"]
 
@@ -312,8 +345,15 @@ async def test_hostile_authorization_headers_are_signed_out(app: Starlette, head
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "cookie",
-    ["__session=", "__session", "__session=\"\"", "=;;;=", "__session=a;__session=b",
-     "__session=" + "x" * 9000, '__session="abc'],
+    [
+        "__session=",
+        "__session",
+        '__session=""',
+        "=;;;=",
+        "__session=a;__session=b",
+        "__session=" + "x" * 9000,
+        '__session="abc',
+    ],
 )
 async def test_hostile_cookies_are_signed_out(app: Starlette, cookie: str) -> None:
     response = await get(app, headers={"Cookie": cookie})
@@ -339,5 +379,9 @@ def test_configuration_mistakes_fail_at_construction(kwargs: dict[str, Any]) -> 
 
 def test_algorithms_can_be_narrowed_but_never_to_hmac(key: SigningKey) -> None:
     with pytest.raises(ConfigurationError):
-        SessionClaimsMiddleware(make_app, jwks=KeySet([key.public_key]).to_jwks(),  # type: ignore[arg-type]
-                                issuer=ISSUER, algorithms=["HS256"])
+        SessionClaimsMiddleware(
+            make_app,
+            jwks=KeySet([key.public_key]).to_jwks(),  # type: ignore[arg-type]
+            issuer=ISSUER,
+            algorithms=["HS256"],
+        )

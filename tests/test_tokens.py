@@ -434,6 +434,8 @@ def test_remember_applies_the_claim_policy(clock: FakeClock) -> None:
         {"required_claims": ("iat", "iss", "sub")},
         {"required_claims": "exp"},
         {"authorized_parties": "https://app.example.com"},
+        {"authorized_parties": frozenset()},
+        {"authorized_parties": frozenset({1})},
         {"leeway": -1},
         {"leeway": 1.5},
         {"max_token_bytes": 0},

@@ -38,9 +38,24 @@ def workers(tmp_path: Path) -> Iterator[str]:
         "PYTHONPATH": str(ROOT),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tests.apps.worker_app:app", "--workers", "2",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.apps.worker_app:app",
+            "--workers",
+            "2",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -66,15 +81,15 @@ def workers(tmp_path: Path) -> Iterator[str]:
 
 def fresh_connection(base: str) -> httpx.Client:
     """No keep-alive: each request may land on either worker."""
-    return httpx.Client(base_url=base, timeout=5,
-                        limits=httpx.Limits(max_keepalive_connections=0))
+    return httpx.Client(base_url=base, timeout=5, limits=httpx.Limits(max_keepalive_connections=0))
 
 
 def test_a_write_in_one_worker_is_seen_by_the_other_within_one_second(workers: str) -> None:
     admin = {"Authorization": f"Bearer {SECRET}"}
     with fresh_connection(workers) as c:
-        user = c.post("/auth/v1/users", headers=admin,
-                      json={"public_metadata": {"role": "member"}}).json()
+        user = c.post(
+            "/auth/v1/users", headers=admin, json={"public_metadata": {"role": "member"}}
+        ).json()
         token = c.post("/auth/v1/sessions", headers=admin, json={"user_id": user["id"]}).json()[
             "token"
         ]
@@ -88,8 +103,11 @@ def test_a_write_in_one_worker_is_seen_by_the_other_within_one_second(workers: s
         assert set(before.values()) == {"member"}
         assert len(before) == 2, "both workers served the token before the write"
 
-        written = c.patch(f"/auth/v1/users/{user['id']}/metadata", headers=admin,
-                          json={"public_metadata": {"role": "admin"}})
+        written = c.patch(
+            f"/auth/v1/users/{user['id']}/metadata",
+            headers=admin,
+            json={"public_metadata": {"role": "admin"}},
+        )
         assert written.status_code == 200
         deadline = time.monotonic() + 1.0  # the freshness bound across processes
         seen_admin: set[int] = set()

@@ -10,11 +10,13 @@ from ._base import Scenario
 from .cache_memory import SCENARIO as CACHE_MEMORY
 from .p1_hot import SCENARIO as P1_HOT
 from .p2_cold import SCENARIO as P2_COLD
+from .p3_reissue import SCENARIO as P3_REISSUE
+from .p4_freshness import SCENARIO as P4_FRESHNESS
 from .p7_store_calls import SCENARIO as P7_STORE_CALLS
 
 __all__ = ["SCENARIOS", "Scenario", "select"]
 
-SCENARIOS: list[Scenario] = [P1_HOT, P2_COLD, P7_STORE_CALLS, CACHE_MEMORY]
+SCENARIOS: list[Scenario] = [P1_HOT, P2_COLD, P3_REISSUE, P4_FRESHNESS, P7_STORE_CALLS, CACHE_MEMORY]
 
 
 def select(only: str | None) -> list[Scenario]:

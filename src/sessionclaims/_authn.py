@@ -27,9 +27,7 @@ __all__ = ["Authenticator", "HotCache", "Outcome", "VerifyOnlyAuthenticator"]
 Scope = Mapping[str, Any]
 
 # A hot entry: (expires_at, active_from, cookie_ok, key_set, auth, user, sub, sid, ver, iat)
-HotEntry = tuple[
-    float, float, bool, object, Auth, AuthUser, "str | None", "str | None", int, int
-]
+HotEntry = tuple[float, float, bool, object, Auth, AuthUser, "str | None", "str | None", int, int]
 
 
 class HotCache:
@@ -37,7 +35,7 @@ class HotCache:
 
     A token seen again costs one dictionary lookup, one clock read and a few comparisons:
     no parsing, no signature, no object built. An entry is served only while its token's
-    time bounds hold (``exp`` + leeway, ``nbf``/``iat`` − leeway), only with the very key
+    time bounds hold (``exp`` + leeway, ``nbf``/``iat`` - leeway), only with the very key
     set object it was verified against (a reload or refetch replaces that object), and
     for a cookie only if the cookie rule held. Bounded: when full it starts over, which
     costs each live token one verified-token cache hit. Misses fall back to
@@ -47,7 +45,7 @@ class HotCache:
     __slots__ = ("_clock", "_cookie_needs_azp", "_entries", "_leeway", "_lock", "_maxsize")
 
     def __init__(self, verifier: TokenVerifier, clock: Callable[[], float], maxsize: int) -> None:
-        self._entries: dict[str, HotEntry] = {}
+        self._entries: dict[bytes, HotEntry] = {}
         self._maxsize = max(maxsize, 1)
         self._clock = clock
         self._leeway = verifier.options.leeway

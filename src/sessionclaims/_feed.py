@@ -58,7 +58,9 @@ class ChangeFeed:
         """Catch up on the changes within the freshness horizon, then follow the log."""
         horizon_ms = int((self._clock() - self._freshness.horizon) * 1000)
         await self._catch_up(min_created_at=horizon_ms)
-        self._tasks.append(asyncio.create_task(self._poll_forever(), name="sessionclaims-feed-poll"))
+        self._tasks.append(
+            asyncio.create_task(self._poll_forever(), name="sessionclaims-feed-poll")
+        )
         if isinstance(self._store, ChangeListener) and hasattr(self._store, "listen"):
             listen = self._store.listen(self.poll_once)
             self._tasks.append(asyncio.create_task(listen, name="sessionclaims-feed-listen"))
@@ -118,8 +120,9 @@ class ChangeFeed:
                 self.healthy = False
                 continue
             if not self.healthy:
-                logger.warning("change feed: store reachable again; caught up to %d",
-                               self._last_seq)
+                logger.warning(
+                    "change feed: store reachable again; caught up to %d", self._last_seq
+                )
             self.healthy = True
 
     async def _maybe_prune(self) -> None:

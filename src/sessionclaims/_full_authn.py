@@ -9,7 +9,7 @@ For each request (tokens.md, "Freshness and reissue"):
    the same stale token sent again gets the same new token from a small cache;
 3. expired (or absent) token + a valid refresh credential cookie → same as 2;
 4. revoked / ended / deleted → signed out, ``session-revoked``, cookies cleared;
-5. store unreachable when 2–4 need it → signed out, ``store-unavailable``, logged.
+5. store unreachable when 2 to 4 need it → signed out, ``store-unavailable``, logged.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ the JWKS and the store.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 from collections.abc import Callable
@@ -98,7 +99,7 @@ class KeyManager:
         self._retire_after = retire_after
         self._clock = clock
         self._ring: KeyRing | None = None
-        self._records: list[KeyRecord] = []
+        self._records: builtins.list[KeyRecord] = []
 
     @property
     def loaded(self) -> bool:
@@ -164,7 +165,7 @@ class KeyManager:
             await self.reload()
         return removed
 
-    def list(self) -> list[KeyInfo]:
+    def list(self) -> builtins.list[KeyInfo]:
         """Every live key, oldest first."""
         signer = self.signer.kid
         return [
@@ -187,19 +188,18 @@ class KeyManager:
         await self.reload()
         return record
 
-    def _live(self, records: list[KeyRecord]) -> list[KeyRecord]:
+    def _live(self, records: builtins.list[KeyRecord]) -> builtins.list[KeyRecord]:
         now = self._now_ms()
         live = [r for r in records if r.retire_at is None or r.retire_at > now]
         live.sort(key=lambda r: (r.retire_at is None, r.created_at))
         return live
 
-    def _build(self, records: list[KeyRecord]) -> None:
+    def _build(self, records: builtins.list[KeyRecord]) -> None:
         live = self._live(records)
         if not live:
             raise RuntimeError("no live signing key in the store")
         keys = [
-            SigningKey.from_pem(unseal(r.private_key, self._secret, r.kid), alg=r.alg)
-            for r in live
+            SigningKey.from_pem(unseal(r.private_key, self._secret, r.kid), alg=r.alg) for r in live
         ]
         self._records = live
         self._ring = KeyRing(keys)

@@ -7,6 +7,7 @@ as a SHA-256 hash, and compared in constant time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -47,7 +48,7 @@ def session_id_of(refresh_credential: str) -> str | None:
 
 
 class SessionsResource:
-    """Sessions: ``backend.sessions.create_session(user_id)``, ``get_token``, ``revoke_session``..."""
+    """Sessions: ``create_session(user_id)``, ``get_token``, ``revoke_session``..."""
 
     def __init__(self, ctx: Context, users: UsersResource) -> None:
         self._ctx = ctx
@@ -59,8 +60,9 @@ class SessionsResource:
         if origin is None:
             return parties[0] if parties else None
         if not isinstance(origin, str) or not origin or len(origin) > MAX_ORIGIN:
-            raise InvalidRequest("invalid_origin", "origin must be a short URL origin",
-                                 param="origin")
+            raise InvalidRequest(
+                "invalid_origin", "origin must be a short URL origin", param="origin"
+            )
         if parties and origin not in parties:
             raise InvalidRequest(
                 "invalid_origin",
@@ -198,10 +200,8 @@ class SessionsResource:
         return record, user
 
     async def _mark_expired(self, session_id: str) -> None:
-        try:
+        with contextlib.suppress(SessionNotActive):
             await self._end(session_id, "expired")
-        except SessionNotActive:
-            pass
 
     async def get_token(
         self,

@@ -80,7 +80,10 @@ class UsersResource:
     ) -> User:
         """Create a user. Tiers default to ``{}``; aliases are accepted."""
         tiers = _tier_kwargs(
-            public_metadata, private_metadata, unsafe_metadata, trusted_metadata,
+            public_metadata,
+            private_metadata,
+            unsafe_metadata,
+            trusted_metadata,
             untrusted_metadata,
         )
         return (await self._create(tiers, external_id=external_id)).to_user()
@@ -138,7 +141,10 @@ class UsersResource:
     ) -> User:
         """**Merge** into each given tier: top-level keys replace, ``None`` deletes."""
         tiers = _tier_kwargs(
-            public_metadata, private_metadata, unsafe_metadata, trusted_metadata,
+            public_metadata,
+            private_metadata,
+            unsafe_metadata,
+            trusted_metadata,
             untrusted_metadata,
         )
         return (await self.write(user_id, tiers, mode="merge"))[1].to_user()
@@ -155,7 +161,10 @@ class UsersResource:
     ) -> User:
         """**Replace** each given tier whole (``{}`` clears it); other tiers untouched."""
         tiers = _tier_kwargs(
-            public_metadata, private_metadata, unsafe_metadata, trusted_metadata,
+            public_metadata,
+            private_metadata,
+            unsafe_metadata,
+            trusted_metadata,
             untrusted_metadata,
         )
         return (await self.write(user_id, tiers, mode="replace"))[1].to_user()
@@ -229,8 +238,7 @@ class SignUpsResource:
         for name in sorted(set(fields) - {"unsafe_metadata", "untrusted_metadata"}):
             code = "form_param_not_allowed" if name in _FORBIDDEN else "unknown_field"
             status = 403 if name in _FORBIDDEN else 422
-            raise MetadataError(code, f"{name} cannot be set at sign-up", param=name,
-                                status=status)
+            raise MetadataError(code, f"{name} cannot be set at sign-up", param=name, status=status)
         empty: dict[str, dict[str, Any]] = {tier: {} for tier in TIERS}
         values = apply_metadata(empty, tiers, mode="replace", limits=ctx.limits)
         await ctx.ensure_open()

@@ -81,7 +81,7 @@ class Auth:
         return cls(None, reason=reason)
 
     @property
-    def sessionClaims(self) -> Mapping[str, Any]:  # noqa: N802 - the JavaScript SDKs' spelling
+    def sessionClaims(self) -> Mapping[str, Any]:
         """Alias of ``session_claims``."""
         return self.session_claims
 

@@ -242,25 +242,33 @@ class Backend:
         ``__session`` is ``Secure`` on https — taken from ``request``, else ``secure``, else
         guessed from the first authorized party or the issuer."""
         if secure is None:
-            secure = request.url.scheme == "https" if request is not None else (
-                self._secure_default()
+            secure = (
+                request.url.scheme == "https" if request is not None else (self._secure_default())
             )
         s = self.settings
         response.set_cookie(
-            SESSION_COOKIE, new.token, max_age=s.token_lifetime, path="/",
-            secure=secure, httponly=False, samesite="lax",
+            SESSION_COOKIE,
+            new.token,
+            max_age=s.token_lifetime,
+            path="/",
+            secure=secure,
+            httponly=False,
+            samesite="lax",
         )
         response.set_cookie(
-            REFRESH_COOKIE, new.refresh_credential, max_age=s.session_lifetime, path="/",
-            secure=True, httponly=True, samesite="lax",
+            REFRESH_COOKIE,
+            new.refresh_credential,
+            max_age=s.session_lifetime,
+            path="/",
+            secure=True,
+            httponly=True,
+            samesite="lax",
         )
 
     def clear_session_cookies(self, response: Response) -> None:
         """Delete both cookies (sign-out)."""
         response.delete_cookie(SESSION_COOKIE, path="/", samesite="lax")
-        response.delete_cookie(REFRESH_COOKIE, path="/", secure=True, httponly=True,
-                               samesite="lax")
+        response.delete_cookie(REFRESH_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
 
     def __repr__(self) -> str:
         return f"<Backend issuer={self.settings.issuer!r} store={self.store.url!r}>"
-

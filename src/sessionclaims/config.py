@@ -73,8 +73,11 @@ class Settings:
 
     def __repr__(self) -> str:
         shown = {
-            f.name: ("<hidden>" if f.name in _SECRETS and getattr(self, f.name) else
-                     getattr(self, f.name))
+            f.name: (
+                "<hidden>"
+                if f.name in _SECRETS and getattr(self, f.name)
+                else getattr(self, f.name)
+            )
             for f in fields(self)
         }
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
@@ -83,9 +86,16 @@ class Settings:
 _SECRETS = frozenset({"secret_key", "key_encryption_secret"})
 _INTS = frozenset(
     {
-        "token_lifetime", "max_token_lifetime", "clock_skew", "session_lifetime",
-        "max_token_bytes", "metadata_max_keys", "metadata_max_bytes", "metadata_max_depth",
-        "freshness_size", "cache_size",
+        "token_lifetime",
+        "max_token_lifetime",
+        "clock_skew",
+        "session_lifetime",
+        "max_token_bytes",
+        "metadata_max_keys",
+        "metadata_max_bytes",
+        "metadata_max_depth",
+        "freshness_size",
+        "cache_size",
     }
 )
 _POSITIVE = _INTS - {"clock_skew", "max_token_lifetime"}
@@ -103,9 +113,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             try:
                 values[name] = json.loads(raw)
             except ValueError as exc:
-                raise ConfigurationError(
-                    f"{ENV_PREFIX}{name.upper()} must be JSON: {exc}"
-                ) from exc
+                raise ConfigurationError(f"{ENV_PREFIX}{name.upper()} must be JSON: {exc}") from exc
         elif name == "authorized_parties":
             values[name] = [part.strip() for part in raw.split(",") if part.strip()]
         else:

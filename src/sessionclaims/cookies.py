@@ -37,7 +37,9 @@ def session_cookie(token: str, *, max_age: int, secure: bool) -> str:
 
 def refresh_cookie(credential: str, *, max_age: int) -> str:
     """``Set-Cookie`` value for the refresh credential (always HttpOnly and Secure)."""
-    return f"{REFRESH_COOKIE}={credential}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
+    return (
+        f"{REFRESH_COOKIE}={credential}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
+    )
 
 
 def clear_cookie_headers(*, secure: bool) -> list[tuple[bytes, bytes]]:

@@ -23,7 +23,7 @@ from ._authn import Authenticator, VerifyOnlyAuthenticator, token_of
 from ._errors import ConfigurationError
 from .auth import Auth, AuthUser
 from .jwks_client import RemoteKeySet
-from .keys import KeySet, PublicKey
+from .keys import ALGORITHMS, KeySet, PublicKey
 from .tokens import REQUIRED_CLAIMS, TokenVerifier, VerifyOptions
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ class SessionClaimsMiddleware:
             authorized_parties=frozenset(authorized_parties) if authorized_parties else None,
             leeway=leeway,
             required_claims=tuple(required_claims) if required_claims else REQUIRED_CLAIMS,
-            **({"algorithms": frozenset(algorithms)} if algorithms is not None else {}),
+            algorithms=frozenset(algorithms) if algorithms is not None else ALGORITHMS,
         )
         clock = clock or time.time
         verifier = TokenVerifier(options, clock=clock, cache_size=cache_size)

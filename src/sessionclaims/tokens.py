@@ -116,9 +116,14 @@ class VerifyOptions:
         object.__setattr__(self, "algorithms", algorithms)
         parties = self.authorized_parties
         if parties is not None:
-            if isinstance(parties, str) or not all(isinstance(p, str) for p in parties):
+            if (
+                isinstance(parties, str)
+                or not parties
+                or not all(isinstance(p, str) for p in parties)
+            ):
                 raise ConfigurationError(
-                    "authorized_parties must be a set of origins, e.g. {'https://app.example.com'}"
+                    "authorized_parties must be None (no azp check) or a non-empty set of "
+                    "origins, e.g. {'https://app.example.com'}"
                 )
             object.__setattr__(self, "authorized_parties", frozenset(parties))
         if type(self.leeway) is not int or self.leeway < 0:

@@ -198,8 +198,6 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     return meta
 
 
-
-
 @dataclass(frozen=True)
 class StoreSnapshot:
     """What a refused request must leave exactly as it was."""

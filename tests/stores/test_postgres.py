@@ -85,6 +85,13 @@ def test_unreachable_test_server_skips_locally_and_fails_under_ci(
         require_postgres()
 
 
+def test_select_lists_follow_the_row_converters_order() -> None:
+    from sessionclaims.stores import _pg_ops, _rows
+
+    assert f"SELECT {_rows.USER_COLUMNS} FROM users" == _pg_ops._USER
+    assert f"SELECT {_rows.SESSION_COLUMNS} FROM sessions" == _pg_ops._SESSION
+
+
 def test_channel_names_fit_postgres_identifiers() -> None:
     assert channel_name("public") == "sessionclaims_public"
     long_one, other = channel_name("s" * 63), channel_name("t" * 63)
@@ -319,3 +326,43 @@ async def test_pool_recovers_after_its_connections_die(
     for _ in range(5):  # dead connections are noticed and replaced, no call fails
         assert await store.get_user("user_1") is not None
     assert await backend_pids(f"sc-test-{schema}")
+
+
+@pytest.mark.postgres
+async def test_a_burst_of_notifications_is_coalesced(make_store: Callable[..., Any]) -> None:
+    writer, reader = await make_store(), await make_store()
+    await writer.insert_user(make_user())
+    seen: list[int] = []
+
+    async def slow_catch_up() -> None:
+        seen.append(await reader.last_change_seq())
+        await asyncio.sleep(0.2)
+
+    listening = asyncio.create_task(reader.listen(slow_catch_up))
+    try:
+        async with asyncio.timeout(5):
+            while not seen:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)  # the first call, when listening starts
+            for i in range(20):
+                await writer.update_user("user_1", bump(f"k{i}"), now_ms=NOW)
+            last = await writer.last_change_seq()
+            while seen[-1] != last:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)  # the last call saw the last write
+    finally:
+        listening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await listening
+    assert len(seen) < 10  # not one call per notification
+
+
+@pytest.mark.postgres
+async def test_liveness_checks_also_wake_the_caller(make_store: Callable[..., Any]) -> None:
+    store = await make_store(listen_check_interval=0.05)
+    calls = Calls()
+    listening = asyncio.create_task(store.listen(calls))
+    try:
+        await calls.reach(4, within=2)  # no writes: the start, then each check
+    finally:
+        listening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await listening

@@ -66,6 +66,13 @@ def test_bad_urls_and_options(url: str, options: dict[str, object], message: str
         open_store(url, **options)
 
 
+def test_select_lists_follow_the_row_converters_order() -> None:
+    from sessionclaims.stores import _rows, _sqlite_ops
+
+    assert f"SELECT {_rows.USER_COLUMNS} FROM users" == _sqlite_ops._USER
+    assert f"SELECT {_rows.SESSION_COLUMNS} FROM sessions" == _sqlite_ops._SESSION
+
+
 # -- the file --------------------------------------------------------------------------
 async def test_file_is_created_in_wal_mode_and_keeps_data(tmp_path: Path) -> None:
     path = tmp_path / "auth.db"

@@ -46,6 +46,7 @@ __all__ = [
     "dump_metadata",
     "load_metadata",
     "open_store",
+    "redact_url",
 ]
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres")

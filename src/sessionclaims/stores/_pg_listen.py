@@ -12,7 +12,6 @@ every stretch of time in which one could have been lost, is followed by a call.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,8 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+
+from .._errors import StoreUnavailable
 
 logger = logging.getLogger("sessionclaims.stores.postgres")
 
@@ -43,13 +44,18 @@ async def listen_forever(
 ) -> None:
     """Listen on ``channel`` and call ``on_change`` until cancelled (see module doc)."""
     wake = asyncio.Event()
+    reader = asyncio.create_task(_read(connect, channel, wake, backoff_max, check_interval, where))
     deliverer = asyncio.create_task(_deliver(wake, on_change, backoff_max))
     try:
-        await _read(connect, channel, wake, backoff_max, check_interval, where)
+        # Neither task returns; if one fails unexpectedly, its error ends the listener
+        # rather than leaving a half that no longer works.
+        done, _ = await asyncio.wait({reader, deliverer}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
     finally:
+        reader.cancel()
         deliverer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await deliverer
+        await asyncio.gather(reader, deliverer, return_exceptions=True)
 
 
 async def _deliver(
@@ -61,10 +67,15 @@ async def _deliver(
         wake.clear()
         try:
             await on_change()
-        except Exception:
+        except Exception as exc:
             failures += 1
             delay = _backoff(failures, backoff_max)
-            logger.exception("change callback failed; calling it again in %.2f s", delay)
+            logger.warning(
+                "change callback failed (%s); calling it again in %.2f s",
+                exc,
+                delay,
+                exc_info=not isinstance(exc, StoreUnavailable),
+            )
             await asyncio.sleep(delay)
             wake.set()
         else:
@@ -84,7 +95,7 @@ async def _read(
     while True:
         try:
             conn = await connect()
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:
             failures += 1
             delay = _backoff(failures, backoff_max)
             logger.warning("cannot listen on %s (%s); retrying in %.2f s", where, exc, delay)
@@ -94,7 +105,7 @@ async def _read(
             async with conn:
                 await conn.execute(listen)
                 if failures:
-                    logger.warning("listening on %s again after %d failure(s)", where, failures)
+                    logger.info("listening on %s again after %d failure(s)", where, failures)
                 failures = 0
                 wake.set()  # catch up on whatever was written while we were not listening
                 while True:
@@ -105,7 +116,7 @@ async def _read(
                     # wake the caller, in case a notification arrived during the check.
                     await asyncio.wait_for(conn.execute("SELECT 1"), timeout=check_interval)
                     wake.set()
-        except (psycopg.OperationalError, TimeoutError) as exc:
+        except (psycopg.Error, TimeoutError) as exc:
             failures += 1
             delay = _backoff(failures, backoff_max)
             logger.warning(

@@ -294,7 +294,8 @@ class ChangeListener(Protocol):
         caller then reads :meth:`Store.changes_since`. Runs until cancelled.
 
         ``on_change`` is also called once each time listening starts or resumes after a
-        lost connection, so the caller catches up on anything written while it was not
-        listening. Calls never overlap; notifications that arrive while one runs are
-        coalesced into one more call. An exception from ``on_change`` is logged and the
-        call is retried later; the listener keeps running."""
+        lost connection (and may be called after a periodic check of the connection), so
+        the caller catches up on anything written while it was not listening. Calls never
+        overlap; notifications that arrive while one runs are coalesced into one more
+        call. An exception from ``on_change`` is logged and the call is retried later;
+        the listener keeps running."""

@@ -1,0 +1,136 @@
+"""A uvicorn server in its own process, for the scenarios that need a real worker.
+
+    python -m benchmarks._server --app bare
+    python -m benchmarks._server --app full --database-url sqlite:////tmp/x.db \\
+        --issuer https://auth.example.com --origin https://app.example.com \\
+        [--template JSON] [--token-lifetime SECONDS] [--create-session]
+
+One uvicorn worker on 127.0.0.1, on an ephemeral port. Once the app has started (the
+backend open and following the change log, in ``full`` mode) it prints one line,
+``READY <port> <token or ->``, and serves until SIGTERM. Routes: ``GET /`` answers
+``ok`` (P5's load), ``GET /claims`` answers the request's auth as JSON (P4's polls).
+With ``--create-session`` it creates a user (``role: admin``) and a session first, and
+the token on the READY line is that session's.
+
+It imports nothing from ``benchmarks.scenarios`` (that would import every peer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import socket
+import sys
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+__all__ = ["ROUTES", "build_app", "main"]
+
+
+async def _hello(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+async def _claims(request: Request) -> JSONResponse:
+    auth = request.scope.get("auth")
+    if auth is None:
+        return JSONResponse({"signed_in": False, "reason": "no-middleware", "claims": {}})
+    return JSONResponse(
+        {"signed_in": auth.is_signed_in, "reason": auth.reason, "claims": dict(auth.session_claims)}
+    )
+
+
+ROUTES = [Route("/", _hello), Route("/claims", _claims)]
+"""``GET /`` answers ``ok``; ``GET /claims`` answers the request's auth as JSON."""
+
+
+def build_app(args: argparse.Namespace, port: int) -> Starlette:
+    """The app of this worker; prints the READY line from its lifespan."""
+    routes = list(ROUTES)
+    if args.app == "bare":
+
+        @contextlib.asynccontextmanager
+        async def bare_lifespan(app: Starlette) -> AsyncIterator[None]:
+            print(f"READY {port} -", flush=True)
+            yield
+
+        return Starlette(routes=routes, lifespan=bare_lifespan)
+
+    from sessionclaims import Backend, SessionClaimsMiddleware
+
+    backend = Backend(
+        args.database_url,
+        issuer=args.issuer,
+        session_template=json.loads(args.template),
+        authorized_parties=[args.origin],
+        token_lifetime=args.token_lifetime,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await backend.ensure_open()
+        token = "-"
+        if args.create_session:
+            user = await backend.users.create_user(public_metadata={"role": "admin"})
+            token = (await backend.sessions.create_session(user.id)).token
+        print(f"READY {port} {token}", flush=True)
+        try:
+            yield
+        finally:
+            await backend.aclose()
+
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(SessionClaimsMiddleware, backend=backend)],
+        lifespan=lifespan,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks._server")
+    parser.add_argument("--app", choices=("bare", "full"), required=True)
+    parser.add_argument("--database-url", default="sqlite://")
+    parser.add_argument("--issuer", default="https://auth.example.com")
+    parser.add_argument("--origin", default="https://app.example.com")
+    parser.add_argument("--template", default='{"role": "{{user.public_metadata.role}}"}')
+    parser.add_argument("--token-lifetime", type=int, default=60)
+    parser.add_argument("--create-session", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only
+    # when the listening socket says it is TCP. With proto 0 Nagle stays on, and a
+    # response written in two sends (headers, body) waits for the client's delayed ACK:
+    # ~40 ms per request on Linux loopback.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    config: dict[str, Any] = {
+        "log_level": "warning",
+        "access_log": False,
+        "lifespan": "on",
+        "workers": 1,
+    }
+    server = uvicorn.Server(uvicorn.Config(build_app(args, port), **config))
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # pragma: no cover - interactive use
+        pass
+    finally:
+        sock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,419 @@
+"""The sessionclaims demo: claims that change without signing in again.
+
+Run it with ``sessionclaims demo`` or ``python examples/demo/app.py`` and open
+http://127.0.0.1:8000. Two demo people are seeded: Ada (role admin, plan pro) and Grace
+(role member, plan free). Sign in as each in two browser windows (one private); as Ada,
+promote Grace on /admin; reload Grace's page: she is an admin now, without signing in
+again, because the middleware reissued her token on that very request.
+
+What each part shows:
+
+* ``GET /`` reads role and plan from ``request.auth.session_claims``: the verified session
+  token, with **no** database call. Unsafe metadata (the "birthday" form) is read and
+  written by the browser itself through the frontend API (``/auth/v1/me``).
+* ``POST /admin/role`` changes a person's role in public metadata through the backend HTTP
+  API with the secret key, the way a non-Python backend would.
+* Signing in is a DEMO: identity proofing (passwords, OAuth, codes) is your app's job;
+  ``sessionclaims`` starts once your app knows who the person is.
+
+No template engine and no external assets: the HTML is in this file, and every value put
+into it goes through ``html.escape``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import html
+import json
+import secrets
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import UTC, datetime
+from string import Template
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.authentication import requires
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+
+from sessionclaims import Backend, SessionClaimsError, SessionClaimsMiddleware, User
+
+# The demo people, by external id: what a real app would find after authenticating someone.
+PEOPLE: dict[str, dict[str, str]] = {
+    "demo-ada": {"name": "Ada", "role": "admin", "plan": "pro"},
+    "demo-grace": {"name": "Grace", "role": "member", "plan": "free"},
+}
+ROLES = ("admin", "member")
+SESSION_TEMPLATE = {
+    "role": "{{user.public_metadata.role || 'member'}}",
+    "plan": "{{user.public_metadata.plan || 'free'}}",
+}
+
+
+def esc(value: object) -> str:
+    """Every value that goes into the HTML goes through here."""
+    return html.escape(str(value), quote=True)
+
+
+def create_app(
+    database_url: str = "sqlite:///sessionclaims-demo.db",
+    *,
+    origin: str = "http://127.0.0.1:8000",
+    clock: Callable[[], float] | None = None,
+) -> Starlette:
+    """The demo app, served at ``origin`` (scheme, host and port, no trailing slash)."""
+    # The demo calls its own backend API in-process; a fresh random secret key per run
+    # means nothing else can call it.
+    secret_key = "sk_demo_" + secrets.token_urlsafe(24)
+    backend = Backend(
+        database_url,
+        issuer=origin,
+        secret_key=secret_key,
+        session_template=SESSION_TEMPLATE,
+        authorized_parties=[origin],
+        clock=clock,
+    )
+    host = urlsplit(origin).netloc
+
+    def elsewhere(request: Request) -> Response | None:
+        """Send a browser that came in by another name (localhost) to ``origin``: the
+        session cookies and the Origin checks are for that one origin."""
+        if request.url.netloc == host:
+            return None
+        return RedirectResponse(origin + request.url.path, status_code=307)
+
+    def from_this_site(request: Request) -> bool:
+        """The demo's forms are cookie-authenticated POSTs: accept them from this origin
+        only (CSRF), as the API does for ``PATCH /auth/v1/me``."""
+        return request.headers.get("origin") == origin
+
+    async def sign_in_page(request: Request) -> Response:
+        if (redirect := elsewhere(request)) is not None:
+            return redirect
+        buttons = "".join(
+            f'<li><button id="sign-in-{esc(key)}" name="person" value="{esc(key)}">'
+            f"Sign in as {esc(user.public_metadata.get('name'))}</button> "
+            f"role {esc(user.public_metadata.get('role'))}, "
+            f"plan {esc(user.public_metadata.get('plan'))}</li>"
+            for key, user in (await find_people(backend)).items()
+        )
+        return page(
+            "DEMO sign-in",
+            '<p class="warn"><strong>DEMO sign-in.</strong> Identity proofing is your '
+            "app's job; this page just picks a person. Your app authenticates people "
+            "however it likes, then calls <code>backend.sessions.create_session(user.id)</code>."
+            f'</p><form method="post" action="/sign-in"><ul>{buttons}</ul></form>',
+        )
+
+    async def sign_in(request: Request) -> Response:
+        if not from_this_site(request):
+            return forbidden("this form only accepts posts from " + origin)
+        person = (await form(request)).get("person", "")
+        user = (await find_people(backend)).get(person)
+        if user is None:
+            return page("Unknown person", "<p>No such demo person.</p>", status=400)
+        if request.auth.session_id:  # one browser, one session: end the previous one
+            with contextlib.suppress(SessionClaimsError):
+                await backend.sessions.end_session(request.auth.session_id)
+        new = await backend.sessions.create_session(user.id, origin=origin)
+        response = RedirectResponse("/", status_code=303)
+        backend.set_session_cookies(response, new, request=request)
+        return response
+
+    async def sign_out(request: Request) -> Response:
+        if not from_this_site(request):
+            return forbidden("this form only accepts posts from " + origin)
+        if request.auth.session_id:
+            with contextlib.suppress(SessionClaimsError):
+                await backend.sessions.end_session(request.auth.session_id)
+        response = RedirectResponse("/sign-in", status_code=303)
+        backend.clear_session_cookies(response)
+        return response
+
+    async def home(request: Request) -> Response:
+        if (redirect := elsewhere(request)) is not None:
+            return redirect
+        auth = request.auth
+        if not auth.is_signed_in:
+            return page(
+                "Signed out",
+                f"<p>You are signed out ({esc(auth.reason)}). "
+                '<a href="/sign-in">Sign in</a> as a demo person.</p>',
+            )
+        # Role, plan and iat come from the verified session token: NO store call. The
+        # middleware verified it (a cache hit after the first time) or, if the backend
+        # changed this person since it was issued, reissued it for this very request.
+        claims = auth.session_claims
+        admin_link = '<a href="/admin">Admin page</a>' if auth.has(role="admin") else ""
+        body = Template(HOME).substitute(
+            user_id=esc(auth.user_id),
+            role=esc(claims.get("role")),
+            plan=esc(claims.get("plan")),
+            iat=esc(claims.get("iat")),
+            iat_time=esc(iso(claims.get("iat"))),
+            reissue=reissue_note(claims, request.cookies.get("__session")),
+            admin_link=admin_link,
+        )
+        return page("Home", body, signed_in=True)
+
+    @requires("admin")  # Starlette's own decorator: the middleware puts the role in scopes
+    async def admin(request: Request) -> Response:
+        rows = "".join(admin_row(key, user) for key, user in (await find_people(backend)).items())
+        return page(
+            "Admin",
+            "<p>Roles live in <strong>public</strong> metadata: people can read it but only "
+            "the backend can write it. This page writes it through the backend HTTP API "
+            "(<code>PATCH /v1/users/{id}/metadata</code> with the secret key).</p>"
+            "<table><tr><th>person</th><th>role</th><th>plan</th><th>set role</th></tr>"
+            f'{rows}</table><p><a href="/">Home</a></p>',
+            signed_in=True,
+        )
+
+    @requires("admin")
+    async def set_role(request: Request) -> Response:
+        if not from_this_site(request):
+            return forbidden("this form only accepts posts from " + origin)
+        fields = await form(request)
+        role, user_id = fields.get("role"), fields.get("user_id", "")
+        if role not in ROLES:
+            return page("Bad role", f"<p>role must be one of {esc(ROLES)}</p>", status=400)
+        # Through the backend HTTP API, as any other backend (Node, Go, cURL) would do it;
+        # in Python, `await backend.users.update_user_metadata(...)` is the same call.
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=backend.api),
+            base_url=origin,
+            headers={"Authorization": f"Bearer {secret_key}"},
+        ) as api:
+            answer = await api.patch(
+                f"/v1/users/{quote(user_id, safe='')}/metadata",
+                json={"public_metadata": {"role": role}},
+            )
+        if answer.status_code != 200:
+            message = answer.json()["errors"][0]["message"]
+            return page("Not changed", f"<p>The API said: {esc(message)}</p>", status=400)
+        return RedirectResponse("/admin", status_code=303)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with backend:  # open the store and keys now; close them at shutdown
+            await seed_people(backend)
+            yield
+
+    app = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/sign-in", sign_in_page, methods=["GET"]),
+            Route("/sign-in", sign_in, methods=["POST"]),
+            Route("/sign-out", sign_out, methods=["POST"]),
+            Route("/admin", admin),
+            Route("/admin/role", set_role, methods=["POST"]),
+            Mount("/auth", app=backend.api),  # the frontend API the page's script calls
+        ],
+        middleware=[Middleware(SessionClaimsMiddleware, backend=backend)],
+        lifespan=lifespan,
+    )
+    app.state.backend = backend
+    return app
+
+
+# -- people -------------------------------------------------------------------------------
+async def find_people(backend: Backend) -> dict[str, User]:
+    """The demo people by external id (a store read: fine on the sign-in and admin pages)."""
+    users = (await backend.users.list_users(limit=500)).data
+    found = {user.external_id: user for user in users if user.external_id in PEOPLE}
+    return {key: found[key] for key in PEOPLE if key in found}
+
+
+async def seed_people(backend: Backend) -> None:
+    """Create the demo people that are missing; people already there keep their roles."""
+    existing = await find_people(backend)
+    for key, person in PEOPLE.items():
+        if key not in existing:
+            await backend.users.create_user(external_id=key, public_metadata=person)
+
+
+async def form(request: Request) -> dict[str, str]:
+    """A urlencoded form (no python-multipart needed for these few fields)."""
+    body = (await request.body()).decode("utf-8", "replace")
+    return {name: values[0] for name, values in parse_qs(body).items()}
+
+
+# -- the token the browser sent -----------------------------------------------------------
+def unverified_claims(token: str | None) -> dict[str, Any] | None:
+    """The payload of a JWT, decoded WITHOUT verifying anything: for display only.
+
+    Never make a decision on this: ``request.auth`` holds the verified claims."""
+    if not token or token.count(".") != 2:
+        return None
+    payload = token.split(".")[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def reissue_note(claims: Mapping[str, Any], sent_cookie: str | None) -> str:
+    """Compare the verified claims with the token the browser sent in ``__session``."""
+    sent = unverified_claims(sent_cookie)
+    if sent is None:
+        return (
+            '<p id="reissue" data-reissued="true"><strong>Token minted on this request'
+            "</strong>: your browser sent no <code>__session</code> cookie (it lasts as "
+            "long as the token), so the middleware issued one from the refresh cookie.</p>"
+        )
+    if sent == dict(claims):
+        return (
+            '<p id="reissue" data-reissued="false">The token your browser sent is fresh: '
+            "verified (or found in the verification cache), no store call.</p>"
+        )
+    return (
+        '<p id="reissue" data-reissued="true"><strong>Token reissued on this request.'
+        "</strong> Your browser sent a token issued at "
+        f"{esc(sent.get('iat'))} with role {esc(sent.get('role'))}, plan "
+        f"{esc(sent.get('plan'))} (decoded WITHOUT verification, only to show it here). The "
+        "backend changed this person since, so the middleware signed a new token: this "
+        "page already sees its claims, and the response carries it back to the browser "
+        "(<code>Set-Cookie: __session</code> and <code>X-Session-Token</code>).</p>"
+    )
+
+
+def iso(timestamp: object) -> str:
+    if not isinstance(timestamp, int):
+        return "?"
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+# -- HTML ---------------------------------------------------------------------------------
+def page(title: str, body: str, *, status: int = 200, signed_in: bool = False) -> HTMLResponse:
+    """``body`` is HTML built by this file, every value in it already escaped."""
+    sign_out = SIGN_OUT if signed_in else ""
+    return HTMLResponse(
+        LAYOUT.substitute(title=esc(title), body=body, sign_out=sign_out),
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def forbidden(message: str) -> HTMLResponse:
+    return page("Forbidden", f"<p>{esc(message)}</p>", status=403)
+
+
+def admin_row(key: str, user: User) -> str:
+    meta = user.public_metadata
+    buttons = "".join(
+        f'<button id="make-{role}-{esc(key)}" name="role" value="{role}"'
+        f"{' disabled' if meta.get('role') == role else ''}>make {role}</button> "
+        for role in ROLES
+    )
+    return (
+        f"<tr><td>{esc(meta.get('name'))}</td>"
+        f'<td id="role-{esc(key)}">{esc(meta.get("role"))}</td><td>{esc(meta.get("plan"))}</td>'
+        f'<td><form method="post" action="/admin/role">'
+        f'<input type="hidden" name="user_id" value="{esc(user.id)}">{buttons}</form></td></tr>'
+    )
+
+
+LAYOUT = Template("""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>$title · sessionclaims demo</title>
+<style>
+  body { font: 16px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto;
+         padding: 0 1rem; color: #1d2330; }
+  header { display: flex; justify-content: space-between; align-items: baseline;
+           border-bottom: 1px solid #d6dae3; margin-bottom: 1rem; }
+  .badge { background: #ffe08a; padding: .1rem .5rem; border-radius: .3rem;
+           font-size: .8rem; font-weight: 700; }
+  .warn { background: #fff6d6; border: 1px solid #e8cf78; padding: .75rem;
+          border-radius: .4rem; }
+  .claims { background: #eef4ff; border: 1px solid #b9cdf5; padding: .75rem;
+            border-radius: .4rem; }
+  .note { color: #556; font-size: .9rem; }
+  code, pre { background: #f2f3f6; padding: 0 .25rem; border-radius: .2rem; }
+  table { border-collapse: collapse; } td, th { padding: .3rem .8rem; text-align: left; }
+  ul { list-style: none; padding: 0; } li { margin: .5rem 0; }
+  button { font: inherit; padding: .2rem .7rem; cursor: pointer; }
+</style></head>
+<body><header><h1>sessionclaims <span class="badge">DEMO</span></h1>$sign_out</header>
+<main>$body</main></body></html>
+""")
+
+SIGN_OUT = '<form method="post" action="/sign-out"><button id="sign-out">Sign out</button></form>'
+
+HOME = """
+<p>Signed in as <strong id="who">$user_id</strong>. $admin_link</p>
+<section class="claims">
+  <h2>From the session token</h2>
+  <p class="note">Read from <code>request.auth.session_claims</code>: the verified token,
+  no database call.</p>
+  <p>role: <strong id="role">$role</strong> &middot; plan: <strong id="plan">$plan</strong></p>
+  <p id="token-iat" data-iat="$iat">token issued at $iat ($iat_time)</p>
+  $reissue
+</section>
+<section>
+  <h2>Unsafe metadata: the person edits it</h2>
+  <p class="note">Read by your browser from <code>GET /auth/v1/me</code> (a store read,
+  unlike role and plan above) and saved by it with <code>PATCH /auth/v1/me</code>, which
+  <em>replaces</em> unsafe metadata: the script sends <code>{...current, birthday}</code>
+  so other keys survive. Anyone can change these values; never base a permission on them.</p>
+  <p><label>Birthday <input id="birthday" placeholder="11-30-1969"></label>
+  <button id="save-birthday" disabled>Update birthday</button>
+  <span id="birthday-status" class="note"></span></p>
+  <p>saved birthday: <strong id="saved-birthday">loading&hellip;</strong></p>
+  <p class="note">unsafe_metadata: <code id="unsafe-metadata"></code></p>
+</section>
+<script>
+  const ME = "/auth/v1/me";
+  let current = {};
+  const byId = (id) => document.getElementById(id);
+
+  function show(user) {
+    current = user.unsafe_metadata || {};
+    byId("who").textContent = (user.public_metadata || {}).name || user.id;
+    byId("saved-birthday").textContent = current.birthday || "(not set)";
+    byId("unsafe-metadata").textContent = JSON.stringify(current);
+  }
+
+  async function me(init) {
+    const response = await fetch(ME, {credentials: "same-origin", ...init});
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.errors ? body.errors[0].message : response.status);
+    return body;
+  }
+
+  me({}).then((user) => {
+    show(user);
+    byId("birthday").value = current.birthday || "";
+    byId("save-birthday").disabled = false;
+  }).catch((error) => { byId("birthday-status").textContent = String(error.message); });
+
+  byId("save-birthday").addEventListener("click", async () => {
+    const birthday = byId("birthday").value;
+    byId("birthday-status").textContent = "saving...";
+    try {
+      show(await me({
+        method: "PATCH",
+        headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({unsafe_metadata: {...current, birthday}}),
+      }));
+      byId("birthday-status").textContent = "saved";
+    } catch (error) {
+      byId("birthday-status").textContent = String(error.message);
+    }
+  });
+</script>
+"""
+
+
+if __name__ == "__main__":
+    URL = "http://127.0.0.1:8000"
+    print(f"sessionclaims demo: open {URL}  (Ctrl+C stops it)")
+    uvicorn.run(create_app(origin=URL), host="127.0.0.1", port=8000, log_level="warning")

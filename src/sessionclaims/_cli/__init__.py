@@ -1,0 +1,16 @@
+"""The ``sessionclaims`` command line, one module per family of commands.
+
+* :mod:`._parser` — the argparse tree; every command sets a ``handler``;
+* :mod:`._common` — settings from flags, the backend, JSON arguments, output;
+* :mod:`._resources` — ``users``, ``sessions``, ``keys``, ``config``;
+* :mod:`._tokens` — ``tokens inspect`` / ``tokens verify``;
+* :mod:`._templates` — ``templates check``;
+* :mod:`._serve` — ``serve`` and ``demo``.
+
+The entry point is :func:`sessionclaims.cli.main`.
+"""
+
+from ._common import GLOBAL_DEFAULTS, CLIError, Output
+from ._parser import Handler, build_parser
+
+__all__ = ["GLOBAL_DEFAULTS", "CLIError", "Handler", "Output", "build_parser"]

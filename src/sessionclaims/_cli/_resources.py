@@ -1,0 +1,323 @@
+"""``users``, ``sessions``, ``keys`` and ``config``: thin wrappers over ``backend.*``.
+
+Each command opens the configured backend once (``async with Backend(...)``), calls one
+method and prints its result: the HTTP API's object shapes with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from .._context import Page
+from .._keystore import KeyInfo
+from ..backend import Backend
+from ..config import Settings
+from ..models import NewSession, Session, User
+from ._common import (
+    CLIError,
+    Output,
+    compact,
+    iso_ms,
+    load_json_object,
+    resolve_args_settings,
+    shown_url,
+)
+from ._common import run_with_backend as run
+
+__all__ = [
+    "config_show",
+    "keys_jwks",
+    "keys_list",
+    "keys_rotate",
+    "sessions_create",
+    "sessions_get",
+    "sessions_list",
+    "sessions_revoke",
+    "sessions_token",
+    "users_create",
+    "users_delete",
+    "users_get",
+    "users_list",
+    "users_replace_metadata",
+    "users_update_metadata",
+]
+
+# flag dest → keyword argument of backend.users.*
+_TIER_FLAGS = {
+    "public": "public_metadata",
+    "private": "private_metadata",
+    "unsafe": "unsafe_metadata",
+    "trusted": "trusted_metadata",
+    "untrusted": "untrusted_metadata",
+}
+
+
+def _tiers(args: argparse.Namespace) -> dict[str, Any]:
+    """The metadata tiers given as ``--public '{...}'`` etc., as keyword arguments."""
+    return {
+        keyword: load_json_object(getattr(args, dest), f"--{dest}")
+        for dest, keyword in _TIER_FLAGS.items()
+        if getattr(args, dest) is not None
+    }
+
+
+def _write_tiers(args: argparse.Namespace) -> dict[str, Any]:
+    tiers = _tiers(args)
+    if not tiers:
+        raise CLIError(
+            "give at least one tier: --public, --private or --unsafe "
+            "(or --trusted / --untrusted) with a JSON object",
+            exit_code=2,
+        )
+    return tiers
+
+
+# -- users ------------------------------------------------------------------------------
+def users_create(args: argparse.Namespace, out: Output) -> int:
+    """``users create [--external-id ID] [--public JSON] ...``"""
+    tiers = _tiers(args)
+
+    async def action(backend: Backend) -> User:
+        return await backend.users.create_user(external_id=args.external_id, **tiers)
+
+    out.user(run(args, action))
+    return 0
+
+
+def users_get(args: argparse.Namespace, out: Output) -> int:
+    """``users get USER_ID``"""
+
+    async def action(backend: Backend) -> User:
+        return await backend.users.get_user(args.user_id)
+
+    out.user(run(args, action))
+    return 0
+
+
+def users_list(args: argparse.Namespace, out: Output) -> int:
+    """``users list [--limit N] [--offset N]``"""
+
+    async def action(backend: Backend) -> Page[User]:
+        return await backend.users.list_users(limit=args.limit, offset=args.offset)
+
+    page = run(args, action)
+
+    def text() -> None:
+        for user in page.data:
+            out.line(f"{user.id}  {user.external_id or '-'}  created {iso_ms(user.created_at)}")
+        out.line(f"({len(page.data)} of {page.total_count} users)")
+
+    out.result({"data": [u.to_dict() for u in page.data], "total_count": page.total_count}, text)
+    return 0
+
+
+def users_update_metadata(args: argparse.Namespace, out: Output) -> int:
+    """``users update-metadata USER_ID --public JSON ...``: merge (``null`` deletes a key)."""
+    tiers = _write_tiers(args)
+
+    async def action(backend: Backend) -> User:
+        return await backend.users.update_user_metadata(args.user_id, **tiers)
+
+    out.user(run(args, action))
+    return 0
+
+
+def users_replace_metadata(args: argparse.Namespace, out: Output) -> int:
+    """``users replace-metadata USER_ID --public JSON ...``: each given tier replaced whole."""
+    tiers = _write_tiers(args)
+
+    async def action(backend: Backend) -> User:
+        return await backend.users.replace_user_metadata(args.user_id, **tiers)
+
+    out.user(run(args, action))
+    return 0
+
+
+def users_delete(args: argparse.Namespace, out: Output) -> int:
+    """``users delete USER_ID``: its sessions are revoked too."""
+
+    async def action(backend: Backend) -> None:
+        await backend.users.delete_user(args.user_id)
+
+    run(args, action)
+    out.result(
+        {"id": args.user_id, "object": "user", "deleted": True},
+        lambda: out.line(f"deleted user {args.user_id} (its sessions are revoked)"),
+    )
+    return 0
+
+
+# -- sessions ---------------------------------------------------------------------------
+def sessions_create(args: argparse.Namespace, out: Output) -> int:
+    """``sessions create USER_ID [--origin ORIGIN]``: session, first token, refresh credential."""
+
+    async def action(backend: Backend) -> NewSession:
+        return await backend.sessions.create_session(args.user_id, origin=args.origin)
+
+    new = run(args, action)
+
+    def text() -> None:
+        out.session_text(new.session)
+        out.line(f"token               {new.token}")
+        out.line(f"refresh_credential  {new.refresh_credential}")
+        out.line("(the refresh credential is shown once: only its hash is stored)")
+
+    out.result(new.to_dict(), text)
+    return 0
+
+
+def sessions_get(args: argparse.Namespace, out: Output) -> int:
+    """``sessions get SESSION_ID``"""
+
+    async def action(backend: Backend) -> Session:
+        return await backend.sessions.get_session(args.session_id)
+
+    out.session(run(args, action))
+    return 0
+
+
+def sessions_list(args: argparse.Namespace, out: Output) -> int:
+    """``sessions list [--user-id ID] [--status STATUS]``"""
+
+    async def action(backend: Backend) -> Page[Session]:
+        return await backend.sessions.list_sessions(
+            user_id=args.user_id, status=args.status, limit=args.limit, offset=args.offset
+        )
+
+    page = run(args, action)
+
+    def text() -> None:
+        for session in page.data:
+            out.line(
+                f"{session.id}  {session.user_id}  {session.status:<8}  "
+                f"expires {iso_ms(session.expire_at)}"
+            )
+        out.line(f"({len(page.data)} of {page.total_count} sessions)")
+
+    out.result({"data": [s.to_dict() for s in page.data], "total_count": page.total_count}, text)
+    return 0
+
+
+def sessions_revoke(args: argparse.Namespace, out: Output) -> int:
+    """``sessions revoke SESSION_ID``: its tokens are refused from the next request on."""
+
+    async def action(backend: Backend) -> Session:
+        return await backend.sessions.revoke_session(args.session_id)
+
+    out.session(run(args, action))
+    return 0
+
+
+def sessions_token(args: argparse.Namespace, out: Output) -> int:
+    """``sessions token SESSION_ID [--template NAME] [--expires-in SECONDS]``: a fresh JWT."""
+
+    async def action(backend: Backend) -> str:
+        return await backend.sessions.get_token(
+            args.session_id, args.template, expires_in_seconds=args.expires_in
+        )
+
+    jwt = run(args, action)
+    out.result({"jwt": jwt}, lambda: out.line(jwt))
+    return 0
+
+
+# -- keys -------------------------------------------------------------------------------
+def _key_dict(info: KeyInfo) -> dict[str, Any]:
+    return dataclasses.asdict(info)
+
+
+def _keys_text(out: Output, keys: list[KeyInfo]) -> None:
+    out.line(f"{'KID':<44}  {'ALG':<5}  {'CREATED':<24}  {'RETIRES':<24}  SIGNS")
+    for key in keys:
+        out.line(
+            f"{key.kid:<44}  {key.alg:<5}  {iso_ms(key.created_at):<24}  "
+            f"{iso_ms(key.retire_at):<24}  {'yes' if key.signing else ''}"
+        )
+
+
+def keys_list(args: argparse.Namespace, out: Output) -> int:
+    """``keys list``: public facts about every live key (never key material)."""
+
+    async def action(backend: Backend) -> list[KeyInfo]:
+        return backend.keys.list()
+
+    keys = run(args, action)
+    out.result({"data": [_key_dict(k) for k in keys]}, lambda: _keys_text(out, keys))
+    return 0
+
+
+def keys_rotate(args: argparse.Namespace, out: Output) -> int:
+    """``keys rotate``: a new key signs; older keys verify until their tokens expired."""
+
+    async def action(backend: Backend) -> tuple[KeyInfo, list[KeyInfo]]:
+        new = await backend.keys.rotate()
+        return new, backend.keys.list()
+
+    new, keys = run(args, action)
+
+    def text() -> None:
+        out.line(
+            f"rotated: {new.kid} ({new.alg}) now signs; the previous keys keep "
+            "verifying until the tokens they signed have expired"
+        )
+        _keys_text(out, keys)
+
+    out.result({**_key_dict(new), "keys": [_key_dict(k) for k in keys]}, text)
+    return 0
+
+
+def keys_jwks(args: argparse.Namespace, out: Output) -> int:
+    """``keys jwks``: the public JWKS, as served at ``/.well-known/jwks.json``."""
+
+    async def action(backend: Backend) -> dict[str, list[dict[str, str]]]:
+        return backend.jwks()
+
+    out.json(run(args, action))
+    return 0
+
+
+# -- config -----------------------------------------------------------------------------
+_SECRETS = frozenset({"secret_key", "key_encryption_secret"})
+
+
+def _shown(settings: Settings, issuer_known: bool) -> dict[str, Any]:
+    shown: dict[str, Any] = {}
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        if field.name in _SECRETS:
+            value = "<set>" if value else None
+        elif field.name == "database_url":
+            value = shown_url(value)
+        elif field.name == "issuer" and not issuer_known:
+            value = None
+        elif isinstance(value, tuple):
+            value = list(value)
+        else:
+            value = _plain(value)
+        shown[field.name] = value
+    return shown
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def config_show(args: argparse.Namespace, out: Output) -> int:
+    """``config show``: the settings in effect (secrets shown as ``<set>``, never their value)."""
+    settings, issuer_known = resolve_args_settings(args)
+    shown = _shown(settings, issuer_known)
+
+    def text() -> None:
+        width = max(len(name) for name in shown)
+        for name, value in shown.items():
+            rendered = value if isinstance(value, str) else compact(value)
+            out.line(f"{name:<{width}}  {rendered}")
+        if not issuer_known:
+            out.line("(no issuer configured: --issuer, SESSIONCLAIMS_ISSUER or issuer in TOML)")
+
+    out.result(shown, text)
+    return 0

@@ -1,0 +1,192 @@
+"""The demo in a real browser: Debian's Chromium driven by Playwright, against the demo
+served by uvicorn on loopback.
+
+Two browser contexts (two people, separate cookie jars): Ada (admin) promotes Grace
+(member) on /admin; Grace's next page load shows role admin without signing in again,
+because the middleware reissued her token on that request; Grace then saves her birthday
+(unsafe metadata) from the page's own script, and it survives a reload.
+
+Chromium is the system package (``apt-get install chromium``); Playwright never downloads
+a browser here (no ``playwright install``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from starlette.types import ASGIApp
+
+from .conftest import FakeClock
+from .servers import free_socket
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo" / "app.py"
+TIMEOUT_MS = 15_000
+
+
+def _chromium() -> str:
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    found = shutil.which("chromium")
+    if found is None:
+        pytest.skip("no Chromium: install Debian's package (apt-get install chromium)")
+    return found
+
+
+def _sync_playwright() -> Any:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright (python) is not importable: pip install playwright")
+    return sync_playwright
+
+
+def _load_demo() -> Any:
+    spec = importlib.util.spec_from_file_location("sessionclaims_demo_browser", DEMO)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextmanager
+def serve_at_own_origin(build: Callable[[str], ASGIApp]) -> Iterator[str]:
+    """Bind a loopback port first, build the app for that origin, serve it with uvicorn
+    (lifespan on: the demo opens its store and seeds its people at start-up)."""
+    sock = free_socket()
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config = uvicorn.Config(build(base), log_level="warning", lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:  # waiting for the server to bind, not for time to pass
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def test_demo_promotion_reaches_the_member_without_a_new_sign_in(tmp_path: Path) -> None:
+    executable = _chromium()
+    sync_playwright = _sync_playwright()
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    demo = _load_demo()
+    # The server's clock starts at the real time and only moves when the test moves it,
+    # so the reissued token's iat is certainly different from the first one.
+    clock = FakeClock(float(int(time.time())))
+    db = f"sqlite:///{tmp_path}/demo.db"
+    started = time.monotonic()
+
+    with (
+        serve_at_own_origin(lambda origin: demo.create_app(db, origin=origin, clock=clock)) as base,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS, timeout=30_000
+        )
+        try:
+            admin_context = browser.new_context()
+            member_context = browser.new_context()
+            for context in (admin_context, member_context):
+                context.set_default_timeout(TIMEOUT_MS)
+            ada = admin_context.new_page()
+            grace = member_context.new_page()
+
+            def sign_in(page: Any, person: str) -> None:
+                page.goto(f"{base}/sign-in")
+                expect(page.locator("main")).to_contain_text("DEMO sign-in")
+                page.click(f"#sign-in-{person}")
+                page.wait_for_url(f"{base}/")
+
+            sign_in(ada, "demo-ada")
+            sign_in(grace, "demo-grace")
+
+            # Both cookies reached the browser, the Secure refresh cookie included:
+            # Chromium treats http://127.0.0.1 as a secure context.
+            cookies = {c["name"]: c for c in member_context.cookies(base)}
+            assert set(cookies) >= {"__session", "__refresh"}, cookies
+            assert cookies["__refresh"]["secure"] is True
+            assert cookies["__refresh"]["httpOnly"] is True
+            assert cookies["__session"]["httpOnly"] is False
+
+            expect(grace.locator("#role")).to_have_text("member")
+            expect(grace.locator("#plan")).to_have_text("free")
+            expect(grace.locator("#reissue")).to_have_attribute("data-reissued", "false")
+            first_iat = int(grace.locator("#token-iat").get_attribute("data-iat") or "0")
+            assert first_iat == int(clock())
+            expect(ada.locator("#role")).to_have_text("admin")
+            assert grace.goto(f"{base}/admin").status == 403  # not an admin (yet)
+
+            clock.advance(5)
+            ada.goto(f"{base}/admin")
+            expect(ada.locator("#role-demo-grace")).to_have_text("member")
+            ada.click("#make-admin-demo-grace")
+            ada.wait_for_url(f"{base}/admin")
+            expect(ada.locator("#role-demo-grace")).to_have_text("admin")
+
+            # Grace's next page load: admin, without signing in again; the token was
+            # reissued by the middleware on this very request.
+            grace.goto(f"{base}/")
+            expect(grace.locator("#role")).to_have_text("admin")
+            expect(grace.locator("#reissue")).to_contain_text("reissued on this request")
+            new_iat = int(grace.locator("#token-iat").get_attribute("data-iat") or "0")
+            assert new_iat == first_iat + 5
+            expect(grace.locator("#token-iat")).to_contain_text(f"token issued at {new_iat} (")
+            cookie = {c["name"]: c for c in member_context.cookies(base)}["__session"]
+            assert cookie["value"] != cookies["__session"]["value"]  # Set-Cookie was taken
+
+            # The birthday form: the page's script PATCHes /auth/v1/me itself.
+            expect(grace.locator("#saved-birthday")).to_have_text("(not set)")
+            grace.fill("#birthday", "11-30-1969")
+            grace.click("#save-birthday")
+            expect(grace.locator("#saved-birthday")).to_have_text("11-30-1969")
+            expect(grace.locator("#birthday-status")).to_have_text("saved")
+
+            grace.reload()
+            expect(grace.locator("#saved-birthday")).to_have_text("11-30-1969")
+            expect(grace.locator("#birthday")).to_have_value("11-30-1969")
+            expect(grace.locator("#role")).to_have_text("admin")
+            # The browser holds the reissued token now: it is fresh, nothing to reissue.
+            expect(grace.locator("#reissue")).to_have_attribute("data-reissued", "false")
+            expect(grace.locator("#who")).to_have_text("Grace")
+
+            ada.goto(f"{base}/")
+            shots = {"admin": tmp_path / "admin.png", "member": tmp_path / "member.png"}
+            ada.screenshot(path=str(shots["admin"]), full_page=True)
+            grace.screenshot(path=str(shots["member"]), full_page=True)
+            for shot in shots.values():
+                assert shot.is_file()
+                assert shot.stat().st_size > 0
+                assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        finally:
+            browser.close()
+    assert time.monotonic() - started < 60

@@ -1,0 +1,473 @@
+"""The examples and docs/curl.md, run for real: each example is imported by path and
+driven over HTTP (``httpx.ASGITransport``, or uvicorn on loopback); the store is a real
+SQLite file. The cURL page is parsed and every call replayed against ``backend.api``."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import itertools
+import json
+import re
+import shlex
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import jwt
+import pytest
+from starlette.applications import Starlette
+
+from sessionclaims import Backend
+
+from .conftest import FakeClock
+from .servers import running_server
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+CURL_DOC = ROOT / "docs" / "curl.md"
+LOCAL = "http://127.0.0.1:8000"
+SECRET = "sk_test_examples_7Qp2"
+_loads = itertools.count()
+
+
+def load_example(relative: str) -> ModuleType:
+    """Import an example file by path, as a fresh module each time."""
+    path = EXAMPLES / relative
+    name = f"sessionclaims_example_{path.stem}_{next(_loads)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[name]
+    return module
+
+
+def client(app: Any, base_url: str = LOCAL) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def example_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The examples keep ``sqlite:///auth.db`` (relative) and read the secret key from the
+    environment: run them in a fresh directory with a known key."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SESSIONCLAIMS_SECRET_KEY", SECRET)
+    return tmp_path
+
+
+async def new_person(http: httpx.AsyncClient, prefix: str, **public: Any) -> tuple[str, str]:
+    """Create a user (public metadata) and a session through the backend API: (id, token)."""
+    headers = bearer(SECRET)
+    answer = await http.post(
+        f"{prefix}/v1/users", headers=headers, json={"public_metadata": public}
+    )
+    assert answer.status_code == 201, answer.text
+    user_id = answer.json()["id"]
+    answer = await http.post(f"{prefix}/v1/sessions", headers=headers, json={"user_id": user_id})
+    assert answer.status_code == 201, answer.text
+    return user_id, answer.json()["token"]
+
+
+# -- minimal_starlette.py ----------------------------------------------------------------
+async def test_minimal_starlette_reads_the_role_from_the_token(example_env: Path) -> None:
+    example = load_example("minimal_starlette.py")
+    try:
+        async with client(example.app) as http:
+            user_id, token = await new_person(http, "/auth", role="member")
+            answer = await http.get("/dashboard", headers=bearer(token))
+            assert answer.json() == {"signed_in": True, "role": "member"}
+
+            answer = await http.patch(
+                f"/auth/v1/users/{user_id}/metadata",
+                headers=bearer(SECRET),
+                json={"public_metadata": {"role": "admin"}},
+            )
+            assert answer.status_code == 200, answer.text
+            # The same token again: the middleware reissues it on this very request.
+            answer = await http.get("/dashboard", headers=bearer(token))
+            assert answer.json() == {"signed_in": True, "role": "admin"}
+            assert answer.headers["x-session-token"] != token
+
+            answer = await http.get("/dashboard")
+            assert answer.json() == {"signed_in": False, "role": None}
+    finally:
+        await example.backend.aclose()
+    assert (example_env / "auth.db").exists()
+
+
+def test_minimal_starlette_stays_minimal() -> None:
+    """It is the README's 20-line example."""
+    lines = (EXAMPLES / "minimal_starlette.py").read_text(encoding="utf-8").splitlines()
+    assert len([line for line in lines if line.strip()]) <= 25
+
+
+# -- fastapi_app.py ----------------------------------------------------------------------
+async def test_fastapi_example_dependencies(example_env: Path) -> None:
+    example = load_example("fastapi_app.py")
+    app = example.app
+    async with app.router.lifespan_context(app), client(app) as http:
+        _, member = await new_person(http, "/auth", role="member")
+        _, admin = await new_person(http, "/auth", role="admin", plan="pro")
+
+        answer = await http.get("/me")
+        assert answer.status_code == 401
+        assert answer.json()["detail"]["reason"] == "token-missing"
+        assert answer.headers["www-authenticate"].startswith("Bearer")
+
+        answer = await http.get("/me", headers=bearer(member))
+        assert answer.status_code == 200
+        assert answer.json()["role"] == "member"
+        assert answer.json()["plan"] == "free"
+
+        answer = await http.get("/admin/report", headers=bearer(member))
+        assert answer.status_code == 403
+        assert "insufficient_scope" in answer.headers["www-authenticate"]
+
+        answer = await http.get("/admin/report", headers=bearer(admin))
+        assert answer.status_code == 200
+        assert answer.json()["report"] == "only admins see this"
+
+        answer = await http.get("/me", headers=bearer(member[:-4] + "AAAA"))
+        assert answer.status_code == 401
+        assert answer.json()["detail"]["reason"] == "token-invalid-signature"
+    assert not example.backend.is_open
+
+
+# -- verify_only_service.py --------------------------------------------------------------
+@contextlib.asynccontextmanager
+async def _closing(backend: Backend, app: Starlette) -> AsyncIterator[None]:
+    async with backend:
+        yield
+
+
+async def test_verify_only_service_trusts_a_real_auth_servers_jwks(
+    example_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth_server = load_example("minimal_starlette.py")
+    # The test closes the auth server's store when uvicorn shuts down.
+    auth_server.app.router.lifespan_context = lambda app: _closing(auth_server.backend, app)
+    with running_server(auth_server.app, lifespan="on") as base:
+        monkeypatch.setenv("SESSIONCLAIMS_JWKS_URL", f"{base}/auth/.well-known/jwks.json")
+        monkeypatch.setenv("SESSIONCLAIMS_ISSUER", LOCAL)  # the auth server's issuer string
+        monkeypatch.setenv("SESSIONCLAIMS_AUTHORIZED_PARTIES", LOCAL)
+        service = load_example("verify_only_service.py")
+        jwks_url = f"{base}/auth/.well-known/jwks.json"
+        assert jwks_url == service.JWKS_URL
+
+        async with httpx.AsyncClient(base_url=base) as auth_http:
+            _, admin = await new_person(auth_http, "/auth", role="admin")
+            _, member = await new_person(auth_http, "/auth")
+
+        app = service.app
+        async with app.router.lifespan_context(app), client(app, "http://127.0.0.1:8001") as http:
+            answer = await http.get("/whoami", headers=bearer(admin))
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["role"] == "admin"
+
+            answer = await http.get("/admin/stats", headers=bearer(admin))
+            assert answer.status_code == 200
+            answer = await http.get("/admin/stats", headers=bearer(member))
+            assert answer.status_code == 403
+
+            answer = await http.get("/whoami", headers=bearer(member))
+            assert answer.json()["role"] == "member"  # the template's default
+
+            answer = await http.get("/whoami")
+            assert answer.status_code == 401
+            assert answer.json() == {"signed_in": False, "reason": "token-missing"}
+
+            answer = await http.get("/whoami", headers=bearer(admin[:-4] + "AAAA"))
+            assert answer.status_code == 401
+            assert answer.json()["reason"] == "token-invalid-signature"
+        assert service.jwks_http.is_closed
+
+
+# -- examples/demo/app.py ----------------------------------------------------------------
+def form_post(origin: str = LOCAL) -> dict[str, str]:
+    return {"Origin": origin}
+
+
+def element(page: str, element_id: str) -> str:
+    """The text of the element with ``id`` (the demo's elements have no nested tags)."""
+    match = re.search(rf'id="{re.escape(element_id)}"[^>]*>([^<]*)<', page)
+    assert match is not None, f"no #{element_id} in the page"
+    return match.group(1)
+
+
+async def test_demo_flow_over_asgi(tmp_path: Path, clock: FakeClock) -> None:
+    demo = load_example("demo/app.py")
+    app = demo.create_app(f"sqlite:///{tmp_path}/demo.db", origin=LOCAL, clock=clock)
+    async with app.router.lifespan_context(app), client(app) as grace, client(app) as ada:
+        page = (await grace.get("/")).text
+        assert 'href="/sign-in"' in page
+
+        page = (await grace.get("/sign-in")).text
+        assert "DEMO sign-in" in page
+        assert "identity proofing is your app" in page.lower()
+        assert 'value="demo-ada"' in page
+        assert 'value="demo-grace"' in page
+
+        refused = await grace.post("/sign-in", data={"person": "demo-grace"})
+        assert refused.status_code == 403  # no Origin: the demo's forms refuse it (CSRF)
+
+        signed_in = await grace.post("/sign-in", data={"person": "demo-grace"}, headers=form_post())
+        assert signed_in.status_code == 303
+        assert signed_in.headers["location"] == "/"
+        cookies = signed_in.headers.get_list("set-cookie")
+        assert any(c.startswith("__session=") for c in cookies)
+        assert any(c.startswith("__refresh=") and "HttpOnly" in c for c in cookies)
+        assert (
+            await ada.post("/sign-in", data={"person": "demo-ada"}, headers=form_post())
+        ).status_code == 303
+
+        page = (await grace.get("/")).text
+        assert element(page, "role") == "member"
+        assert element(page, "plan") == "free"
+        first_iat = int(element(page, "token-iat").split()[3])
+        assert first_iat == int(clock())
+        assert 'data-reissued="false"' in page
+        assert (await grace.get("/admin")).status_code == 403
+
+        page = (await ada.get("/admin")).text
+        assert element(page, "role-demo-grace") == "member"
+        grace_id = re.search(
+            r'name="user_id" value="([^"]+)"><button id="make-admin-demo-grace"', page
+        )
+        assert grace_id is not None
+        assert (
+            await grace.post(
+                "/admin/role",
+                data={"user_id": grace_id.group(1), "role": "admin"},
+                headers=form_post(),
+            )
+        ).status_code == 403
+
+        clock.advance(7)
+        promoted = await ada.post(
+            "/admin/role",
+            data={"user_id": grace_id.group(1), "role": "admin"},
+            headers=form_post(),
+        )
+        assert promoted.status_code == 303
+        assert element((await ada.get("/admin")).text, "role-demo-grace") == "admin"
+
+        answer = await grace.get("/")
+        page = answer.text
+        assert element(page, "role") == "admin"  # no new sign-in
+        assert int(element(page, "token-iat").split()[3]) == first_iat + 7
+        assert 'data-reissued="true"' in page
+        assert "reissued on this request" in page
+        assert any(c.startswith("__session=") for c in answer.headers.get_list("set-cookie"))
+        assert "x-session-token" in answer.headers
+        page = (await grace.get("/")).text  # the browser now holds the new token
+        assert 'data-reissued="false"' in page
+        assert (await grace.get("/admin")).status_code == 200
+
+        # The page's script saves unsafe metadata itself: PATCH /auth/v1/me, cookie + Origin.
+        saved = await grace.patch(
+            "/auth/v1/me",
+            json={"unsafe_metadata": {"birthday": "11-30-1969"}},
+            headers=form_post(),
+        )
+        assert saved.status_code == 200, saved.text
+        me = (await grace.get("/auth/v1/me")).json()
+        assert me["unsafe_metadata"] == {"birthday": "11-30-1969"}
+        assert "private_metadata" not in me
+        assert me["public_metadata"]["role"] == "admin"
+
+        signed_out = await grace.post("/sign-out", headers=form_post())
+        assert signed_out.status_code == 303
+        page = (await grace.get("/")).text
+        assert 'href="/sign-in"' in page
+        sessions = await app.state.backend.sessions.list_sessions(user_id=grace_id.group(1))
+        assert [s.status for s in sessions.data] == ["ended"]
+
+
+async def test_demo_escapes_and_seeds_once(tmp_path: Path, clock: FakeClock) -> None:
+    demo = load_example("demo/app.py")
+    url = f"sqlite:///{tmp_path}/demo.db"
+    for _ in range(2):  # a restart finds the people already there
+        app = demo.create_app(url, origin=LOCAL, clock=clock)
+        async with app.router.lifespan_context(app):
+            backend = app.state.backend
+            users = (await backend.users.list_users()).data
+            assert sorted(u.external_id for u in users) == ["demo-ada", "demo-grace"]
+            ada = next(u for u in users if u.external_id == "demo-ada")
+            await backend.users.update_user_metadata(
+                ada.id, public_metadata={"name": "<script>alert(1)</script>"}
+            )
+            async with client(app) as http:
+                page = (await http.get("/sign-in")).text
+        assert "<script>alert(1)</script>" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+async def test_demo_sends_other_hosts_to_its_origin(tmp_path: Path, clock: FakeClock) -> None:
+    demo = load_example("demo/app.py")
+    app = demo.create_app(f"sqlite:///{tmp_path}/demo.db", origin=LOCAL, clock=clock)
+    async with app.router.lifespan_context(app), client(app, "http://localhost:8000") as http:
+        answer = await http.get("/sign-in")
+        assert answer.status_code == 307
+        assert answer.headers["location"] == f"{LOCAL}/sign-in"
+
+
+# -- docs/curl.md ------------------------------------------------------------------------
+@dataclass
+class CurlCall:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: str | None
+    status: int
+    answer: Any
+
+
+_FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+_STATUS = re.compile(r"Answer `(\d{3})[^`]*`")
+
+
+def parse_curl_doc(text: str) -> tuple[dict[str, str], list[CurlCall]]:
+    """The ``export`` settings and the calls of docs/curl.md.
+
+    A call is a ```sh block holding one ``curl -X METHOD URL [-H ...] [-d ...]``, then a
+    line ``Answer `STATUS ...` `` and a ```json block with the answer."""
+    blocks = list(_FENCE.finditer(text))
+    settings: dict[str, str] = {}
+    calls: list[CurlCall] = []
+    for index, block in enumerate(blocks):
+        language, content = block.group(1), block.group(2)
+        if language != "sh":
+            continue
+        words = shlex.split(content.replace("\\\n", " "), comments=True)
+        if words[:1] != ["curl"]:
+            for line in content.splitlines():
+                parts = shlex.split(line, comments=True)
+                if parts[:1] == ["export"]:
+                    name, _, value = parts[1].partition("=")
+                    settings[name] = value
+            continue
+        assert words[1] == "-X", f"write 'curl -X METHOD URL': {content!r}"
+        method, url, rest = words[2], words[3], words[4:]
+        headers: dict[str, str] = {}
+        body = None
+        for flag, value in zip(rest[::2], rest[1::2], strict=True):
+            if flag == "-H":
+                name, _, header_value = value.partition(":")
+                headers[name.strip()] = header_value.strip()
+            elif flag == "-d":
+                body = value
+            else:
+                raise AssertionError(f"unexpected curl option {flag!r} in {content!r}")
+        between = text[block.end() : blocks[index + 1].start()]
+        status = _STATUS.search(between)
+        assert status is not None, f"no 'Answer `NNN`' after {content!r}"
+        answer_block = blocks[index + 1]
+        assert answer_block.group(1) == "json", f"no ```json answer after {content!r}"
+        calls.append(
+            CurlCall(
+                method, url, headers, body, int(status.group(1)), json.loads(answer_block.group(2))
+            )
+        )
+    return settings, calls
+
+
+_EXACT_KEYS = frozenset(
+    {"object", "external_id", "status", "code", "param", "deleted", "user_id"}
+    | {"public_metadata", "private_metadata", "unsafe_metadata"}
+)
+
+
+def assert_same_shape(documented: Any, actual: Any, key: str = "", *, ids: dict[str, str]) -> None:
+    """Same keys everywhere; metadata, codes and statuses equal; ids, times and tokens of
+    the same type (they differ on each run)."""
+    if isinstance(documented, dict):
+        assert isinstance(actual, dict), (key, actual)
+        assert set(documented) == set(actual), (key, sorted(documented), sorted(actual))
+        for name in documented:
+            assert_same_shape(documented[name], actual[name], name, ids=ids)
+    elif isinstance(documented, list):
+        assert isinstance(actual, list), (key, actual)
+        assert len(actual) == len(documented), (key, actual)
+        for doc_item, item in zip(documented, actual, strict=True):
+            assert_same_shape(doc_item, item, key, ids=ids)
+    elif key == "user_id" or (key == "id" and isinstance(documented, str)):
+        # A documented id stands for the same real id everywhere on the page.
+        assert ids.setdefault(documented, actual) == actual, (key, documented, actual)
+    elif key in _EXACT_KEYS:
+        assert documented == actual, (key, documented, actual)
+    else:
+        assert type(documented) is type(actual), (key, documented, actual)
+
+
+def substitute(text: str, variables: dict[str, str]) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        assert name in variables, f"${name} is used before the page defines it"
+        return variables[name]
+
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", value, text)
+
+
+def test_curl_doc_is_parseable() -> None:
+    settings, calls = parse_curl_doc(CURL_DOC.read_text(encoding="utf-8"))
+    assert {"SESSIONCLAIMS_SECRET_KEY", "SESSIONCLAIMS_ISSUER"} <= set(settings)
+    seen = {(call.method, urlsplit(call.url).path) for call in calls}
+    assert ("PATCH", "/v1/users/$USER_ID/metadata") in seen
+    assert ("GET", "/v1/users/$USER_ID") in seen
+    assert ("POST", "/v1/sessions") in seen
+    assert ("PATCH", "/v1/me") in seen
+    bodies = " ".join(call.body or "" for call in calls)
+    for tier in ("private_metadata", "public_metadata", "unsafe_metadata"):
+        assert tier in bodies
+    assert all(urlsplit(call.url).netloc == "127.0.0.1:8000" for call in calls)
+
+
+async def test_curl_doc_replays_against_the_real_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, calls = parse_curl_doc(CURL_DOC.read_text(encoding="utf-8"))
+    for name, value in settings.items():  # what `sessionclaims serve` reads
+        monkeypatch.setenv(name, value)
+    variables = dict(settings)
+    ids: dict[str, str] = {}
+    async with Backend(f"sqlite:///{tmp_path}/serve.db") as backend, client(backend.api) as http:
+        for call in calls:
+            parts = urlsplit(substitute(call.url, variables))
+            answer = await http.request(
+                call.method,
+                parts.path + (f"?{parts.query}" if parts.query else ""),
+                headers={k: substitute(v, variables) for k, v in call.headers.items()},
+                content=None if call.body is None else substitute(call.body, variables),
+            )
+            where = f"{call.method} {call.url}"
+            assert answer.status_code == call.status, (where, answer.text)
+            body = answer.json()
+            assert_same_shape(call.answer, body, ids=ids)
+            if call.method == "POST" and parts.path == "/v1/users":
+                variables["USER_ID"] = body["id"]
+            if call.method == "POST" and parts.path == "/v1/sessions":
+                variables["SESSION_ID"] = body["session"]["id"]
+                variables["SESSION_TOKEN"] = body["token"]
+        user = await backend.users.get_user(variables["USER_ID"])
+    # "the token ... with "role": "admin" among its claims" (the page's template)
+    claims = jwt.decode(variables["SESSION_TOKEN"], options={"verify_signature": False})
+    assert claims["role"] == "admin"
+    assert user.public_metadata == {"role": "admin"}
+    assert user.private_metadata == {"stripeId": "cus_Nk3vLr2iT9"}
+    assert user.unsafe_metadata == {"birthday": "11-30-1969", "theme": "dark"}
