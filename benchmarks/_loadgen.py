@@ -58,7 +58,7 @@ async def _connection(
             if length:
                 await reader.readexactly(length)
             counts.requests += 1
-            if not head[9:10] == b"2":
+            if head[9:10] != b"2":
                 counts.non_2xx += 1
     except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
         counts.errors += 1

@@ -2,6 +2,7 @@
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
@@ -15,7 +16,7 @@ backend = Backend(
 )
 
 
-async def dashboard(request):
+async def dashboard(request: Request) -> JSONResponse:
     role = request.auth.session_claims.get("role")  # from the verified token: no database call
     return JSONResponse({"signed_in": request.auth.is_signed_in, "role": role})
 

@@ -145,7 +145,9 @@ class _FakeBackend:
         self.store = store
         self._km = KeyMaterial.generate("ES256")
         self._verifier = TokenVerifier(VerifyOptions(issuer=ISSUER), clock=time.time)
-        self._authenticator = VerifyOnlyAuthenticator(self._km.key_set, self._verifier)
+        self._authenticator = VerifyOnlyAuthenticator(
+            self._km.key_set, self._verifier, clock=time.time
+        )
         outer = self
 
         class Users:
@@ -179,3 +181,97 @@ def test_p7_full_mode_hook_counts_store_calls() -> None:
     assert count.signed_in == 100
     assert count.deltas == {"store calls": 0}
     assert count.details["store_calls_by_method"] == {"open": 1, "insert_user": 1, "get_user": 1}
+    assert count.details["feed_calls_by_method"] == {}
+
+
+def test_counting_store_leaves_out_the_change_feed_tasks() -> None:
+    from benchmarks.scenarios.p7_store_calls import CountingStore
+
+    store = CountingStore(_FakeStore())
+
+    async def main() -> None:
+        await store.get_user("user_1")
+        feed = asyncio.create_task(store.get_user("user_1"), name="sessionclaims-feed-poll")
+        other = asyncio.create_task(store.get_user("user_1"), name="request")
+        await asyncio.gather(feed, other)
+
+    asyncio.run(main())
+    assert store.calls == {"get_user": 2}
+    assert store.feed_calls == {"get_user": 1}
+    assert store.total == 2
+
+
+def test_percentile_interpolates_like_numpy() -> None:
+    from benchmarks.harness import percentile
+
+    assert percentile([3.0], 99) == 3.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
+    assert percentile(list(map(float, range(101))), 99) == pytest.approx(99.0)
+    with pytest.raises(ValueError, match="no values"):
+        percentile([], 50)
+
+
+def _rows_of(document: dict[str, Any], scenario: str) -> list[dict[str, Any]]:
+    return [row for row in document["results"] if row["scenario"] == scenario]
+
+
+def test_full_mode_scenarios_run_on_a_tiny_configuration(tmp_path: Path) -> None:
+    """P3, P6, TPL, ISSUE and MERGE end to end (in process; MERGE also on PostgreSQL when
+    the server is reachable, else its rows say why not). Behaviour only, no timing."""
+    _, document = run_benchmarks(
+        Config.tiny(), only="P3,P6,TPL,ISSUE,MERGE", output=tmp_path / "f.json", log=io.StringIO()
+    )
+    assert document["errors"] == {}
+
+    p3 = _rows_of(document, "P3")
+    assert len(p3) == 5
+    reissue = [row for row in p3 if "reissue request" in row["peer"]]
+    assert len(reissue) == 2
+    for row in reissue:
+        assert row["extra"]["p50_us"] > 0
+        assert row["extra"]["p99_us"] >= row["extra"]["p50_us"]
+        assert row["extra"]["token_bytes"] <= 4000
+        assert row["extra"]["public_metadata_bytes"] > 3500
+    assert "store.get_user" in reissue[0]["extra"]["breakdown_p50_us"]
+
+    # P6 checks behaviour (every older token stale, bounded map), not speed.
+    p6 = _rows_of(document, "P6")
+    assert [row["ok"] for row in p6] == [True, True]
+    for row in p6:
+        assert row["extra"]["older_tokens_stale"] == row["extra"]["older_tokens_checked"]
+        assert row["extra"]["tracked"] <= row["extra"]["freshness_size"]
+
+    assert {row["peer"] for row in _rows_of(document, "TPL")} >= {
+        "sessionclaims CompiledTemplate.render (templates.md example)"
+    }
+    assert len(_rows_of(document, "ISSUE")) == 3
+
+    merges = _rows_of(document, "MERGE")
+    kept = [row for row in merges if row["target"] == "nothing lost"]
+    assert kept
+    assert all(row["ok"] is True for row in kept)
+    for row in merges:
+        assert row["value"] is not None or row["note"].startswith("unavailable: ")
+
+
+@pytest.mark.slow
+def test_process_scenarios_run_on_a_tiny_configuration(tmp_path: Path) -> None:
+    """P4 (a second uvicorn process) and P5 (two servers and a load generator) end to end,
+    a few seconds in all. The same-process freshness promise is behaviour: 0 stale."""
+    _, document = run_benchmarks(
+        Config.tiny(), only="P4,P5", output=tmp_path / "p.json", log=io.StringIO()
+    )
+    assert document["errors"] == {}
+
+    p4 = _rows_of(document, "P4")
+    same_process = [row for row in p4 if "same process" in row["peer"]]
+    assert same_process
+    assert all(row["value"] == 0 and row["ok"] is True for row in same_process)
+    across = [row for row in p4 if row["unit"] == "ms"]
+    assert across
+    assert all(row["extra"]["timeouts"] == 0 for row in across)
+
+    p5 = _rows_of(document, "P5")
+    assert len(p5) == 2
+    assert all(row["value"] > 0 for row in p5)
+    assert sum(row["ours"] for row in p5) == 1

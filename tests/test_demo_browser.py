@@ -161,6 +161,7 @@ def test_demo_promotion_reaches_the_member_without_a_new_sign_in(tmp_path: Path)
             new_iat = int(grace.locator("#token-iat").get_attribute("data-iat") or "0")
             assert new_iat == first_iat + 5
             expect(grace.locator("#token-iat")).to_contain_text(f"token issued at {new_iat} (")
+            grace.screenshot(path=str(tmp_path / "member-reissued.png"), full_page=True)
             cookie = {c["name"]: c for c in member_context.cookies(base)}["__session"]
             assert cookie["value"] != cookies["__session"]["value"]  # Set-Cookie was taken
 
@@ -179,8 +180,21 @@ def test_demo_promotion_reaches_the_member_without_a_new_sign_in(tmp_path: Path)
             expect(grace.locator("#reissue")).to_have_attribute("data-reissued", "false")
             expect(grace.locator("#who")).to_have_text("Grace")
 
+            # Without a __session cookie (it lives as long as the token), the browser's
+            # Secure, HttpOnly __refresh cookie still goes to http://127.0.0.1, and the
+            # middleware mints a token from it.
+            member_context.clear_cookies(name="__session")
+            grace.reload()
+            expect(grace.locator("#reissue")).to_contain_text("Token minted on this request")
+            expect(grace.locator("#role")).to_have_text("admin")
+            assert "__session" in {c["name"] for c in member_context.cookies(base)}
+
             ada.goto(f"{base}/")
-            shots = {"admin": tmp_path / "admin.png", "member": tmp_path / "member.png"}
+            shots = {
+                "admin": tmp_path / "admin.png",
+                "member": tmp_path / "member.png",
+                "member-reissued": tmp_path / "member-reissued.png",
+            }
             ada.screenshot(path=str(shots["admin"]), full_page=True)
             grace.screenshot(path=str(shots["member"]), full_page=True)
             for shot in shots.values():

@@ -11,7 +11,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,9 +113,11 @@ def pg_schema(label: str) -> Iterator[str]:
     try:
         yield f"{PG_BASE_URL}{separator}schema={schema}"
     finally:
-        with contextlib.suppress(Exception):
-            with psycopg.connect(PG_BASE_URL, connect_timeout=3, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        with (
+            contextlib.suppress(Exception),
+            psycopg.connect(PG_BASE_URL, connect_timeout=3, autocommit=True) as conn,
+        ):
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def _redact(url: str) -> str:
@@ -217,6 +219,3 @@ class Samples:
 
     def p(self, q: float) -> float:
         return percentile(self.timed(), q)
-
-
-Runner = Callable[[Awaitable[Any]], Any]

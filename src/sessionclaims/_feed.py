@@ -10,7 +10,6 @@ optimisation; the log is the truth. Old log entries are pruned now and then.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -23,6 +22,7 @@ __all__ = ["ChangeFeed"]
 logger = logging.getLogger("sessionclaims.feed")
 
 _PRUNE_EVERY = 60.0
+_STOP_TIMEOUT = 5.0
 
 
 class ChangeFeed:
@@ -46,6 +46,7 @@ class ChangeFeed:
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._last_prune = 0.0
+        self._stopping = False
         self.healthy = True
         """False while the store cannot be read; the view is then possibly behind."""
 
@@ -56,6 +57,7 @@ class ChangeFeed:
 
     async def start(self) -> None:
         """Catch up on the changes within the freshness horizon, then follow the log."""
+        self._stopping = False
         horizon_ms = int((self._clock() - self._freshness.horizon) * 1000)
         await self._catch_up(min_created_at=horizon_ms)
         self._tasks.append(
@@ -66,13 +68,20 @@ class ChangeFeed:
             self._tasks.append(asyncio.create_task(listen, name="sessionclaims-feed-listen"))
 
     async def stop(self) -> None:
-        """Stop following."""
-        for task in self._tasks:
+        """Stop following. Bounded: a task that swallows its cancellation (a driver
+        waiting on a connection may) still ends at its next loop, and is not waited on
+        past ``_STOP_TIMEOUT``."""
+        self._stopping = True
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=_STOP_TIMEOUT)
+            for task in pending:
+                logger.warning("change feed: task %s did not stop in time", task.get_name())
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                logger.debug("change feed task ended with %r", task.exception())
 
     async def poll_once(self) -> None:
         """Apply every change written since the last one applied."""
@@ -105,7 +114,7 @@ class ChangeFeed:
         return False
 
     async def _poll_forever(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self._poll_interval)
             try:
                 await self.poll_once()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import inspect
 import socket
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -156,11 +157,27 @@ def _load_create_app(path: Path) -> Callable[..., Any]:
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
+        sys.modules.pop(name, None)
+        sys.path.remove(str(path.parent))
         raise CLIError(f"cannot load the demo from {path}: {type(exc).__name__}: {exc}") from exc
     create_app = getattr(module, "create_app", None)
     if not callable(create_app):
         raise CLIError(f"{path} defines no create_app(database_url) function")
     return create_app  # type: ignore[no-any-return]
+
+
+def _create_demo_app(create_app: Callable[..., Any], database_url: str, url: str) -> Any:
+    """``create_app(database_url, origin=url)``; ``origin`` (the demo's issuer and only
+    authorized party) is passed when the demo's ``create_app`` takes it."""
+    try:
+        takes_origin = "origin" in inspect.signature(create_app).parameters
+    except (TypeError, ValueError):
+        takes_origin = False
+    extra = {"origin": url} if takes_origin else {}
+    try:
+        return create_app(database_url, **extra)
+    except Exception as exc:
+        raise CLIError(f"the demo app failed to start: {type(exc).__name__}: {exc}") from exc
 
 
 def demo(args: argparse.Namespace, out: Output) -> int:
@@ -176,14 +193,13 @@ def demo(args: argparse.Namespace, out: Output) -> int:
         "sqlite:///" + str(Path("sessionclaims-demo.db").resolve())
     )
     create_app = _load_create_app(path)
-    try:
-        app = create_app(database_url)
-    except CLIError:
-        raise
-    except Exception as exc:
-        raise CLIError(f"the demo app failed to start: {type(exc).__name__}: {exc}") from exc
     sock = _bind("127.0.0.1", args.port)
     url = _url(sock)
+    try:
+        app = _create_demo_app(create_app, database_url, url)
+    except BaseException:
+        sock.close()
+        raise
     out.result(
         {"url": url, "database_url": shown_url(database_url), "demo": str(path)},
         lambda: _demo_banner(out, url, database_url),
