@@ -7,6 +7,7 @@ not run as root, so when the tests run as root the server runs as the ``postgres
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -81,8 +82,6 @@ class Cluster:
         self._run("pg_ctl", "-D", str(self._data), "-m", "immediate", "-w", "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop()
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self._dir, ignore_errors=True)
