@@ -12,7 +12,8 @@ Both get the same header. The load comes from a separate process: ``wrk -t1 -c32
 it is installed (if it is missing and we run as root, ``apt-get install -y wrk`` is tried
 first, unless ``SESSIONCLAIMS_BENCH_NO_INSTALL`` is set), else ``python -m
 benchmarks._loadgen`` (32 asyncio keep-alive connections; slower, and said so in the
-table). Rounds alternate a, b / b, a; each side gets one untimed warm-up run first.
+table). 8 rounds of 2 s per side alternate a, b / b, a; each side gets one untimed
+warm-up run first.
 The figure is requests/s; the ratio is the median over rounds of (b / a). Target: ≥ 90 %.
 
 Before and after the load the token is checked on (b): signed in, ``role = admin``, no

@@ -131,8 +131,12 @@ class KeyManager:
         return int(self._clock() * 1000)
 
     async def load(self) -> None:
-        """Read the keys; create the first one, or rotate when ``signing_algorithm``
-        changed since the newest key was made."""
+        """Read the keys; create the first one (of ``signing_algorithm``) when there is none.
+
+        Keys are never rotated as a side effect of opening: when ``signing_algorithm``
+        differs from the newest key's, the newest key keeps signing and a warning says to
+        run ``sessionclaims keys rotate`` (or ``await backend.keys.rotate()``). An admin
+        tool started without the app's configuration must not rotate production keys."""
         records = await self._store.list_keys()
         live = self._live(records)
         if not live or live[-1].retire_at is not None:
@@ -140,12 +144,11 @@ class KeyManager:
             return
         if live[-1].alg != self._algorithm:
             logger.warning(
-                "signing_algorithm is %s but the newest key is %s: rotating",
+                "signing_algorithm is %s but the newest signing key is %s: it keeps signing "
+                "until you rotate (sessionclaims keys rotate, or await backend.keys.rotate())",
                 self._algorithm,
                 live[-1].alg,
             )
-            await self._insert_new(retire_others=True)
-            return
         self._build(records)
 
     async def reload(self) -> None:

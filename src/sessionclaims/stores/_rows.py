@@ -201,6 +201,8 @@ def check_limit(limit: int) -> None:
 def redact_url(url: str) -> str:
     """``url`` without its password (in the authority or as a ``password`` parameter)."""
     parts = urlsplit(url)
+    if ":" not in parts.netloc.rpartition("@")[0] and "password=" not in parts.query:
+        return url  # nothing to hide; urlunsplit would also mangle sqlite:///relative.db
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, _, hostport = netloc.rpartition("@")
