@@ -178,9 +178,9 @@ async def test_token_budget_refuses_the_write_and_keeps_the_user(
         assert error.value.code == "session_token_too_large"
         after = await backend.store.get_user(user.id)
         assert after == before
-        assert after is not None and dump_metadata(after.public_metadata) == dump_metadata(
-            before.public_metadata  # type: ignore[union-attr]
-        )
+        assert after is not None
+        assert before is not None
+        assert dump_metadata(after.public_metadata) == dump_metadata(before.public_metadata)
         new = await backend.sessions.create_session(user.id)
         assert len(new.token) <= 900
 

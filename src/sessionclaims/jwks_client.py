@@ -95,9 +95,12 @@ class RemoteKeySet:
                 self.refetch_cooldown, self.cache_ttl
             ):
                 await self._fetch_shared()
-        elif now - self._loaded_at >= self.cache_ttl and self._retry_allowed(now):
-            if self._background is None or self._background.done():
-                self._background = asyncio.ensure_future(self._fetch_shared())
+        elif (
+            now - self._loaded_at >= self.cache_ttl
+            and self._retry_allowed(now)
+            and (self._background is None or self._background.done())
+        ):
+            self._background = asyncio.ensure_future(self._fetch_shared())
         return self._key_set
 
     async def refresh_for_unknown_kid(self, kid: str) -> bool:
@@ -135,8 +138,11 @@ class RemoteKeySet:
     def _retry_allowed(self, now: float) -> bool:
         # After a failed refresh, wait before hammering a struggling issuer again.
         last = self._last_attempt_at
-        return last is None or self._loaded_at is None or last <= self._loaded_at or (
-            now - last >= min(self.refetch_cooldown, self.cache_ttl)
+        return (
+            last is None
+            or self._loaded_at is None
+            or last <= self._loaded_at
+            or (now - last >= min(self.refetch_cooldown, self.cache_ttl))
         )
 
     async def _fetch_shared(self) -> bool:

@@ -36,8 +36,9 @@ async def test_refresh_cookie_needs_an_allowed_origin(api: Api, member: Member) 
     path = f"/v1/client/sessions/{member.session_id}/tokens"
     no_origin = await api.call("POST", path, headers=refresh_cookie(member))
     assert_error(no_origin, 403, "origin_not_allowed")
-    other = await api.call("POST", path, headers=refresh_cookie(member),
-                           origin="https://evil.example.net")
+    other = await api.call(
+        "POST", path, headers=refresh_cookie(member), origin="https://evil.example.net"
+    )
     assert_error(other, 403, "origin_not_allowed")
     ok = await api.call("POST", path, headers=refresh_cookie(member), origin=APP_ORIGIN)
     assert ok.status_code == 200
@@ -104,8 +105,9 @@ async def test_end_with_the_session_token_clears_cookies(api: Api, member: Membe
     cookies = response.headers.get_list("set-cookie")
     assert any(c.startswith("__session=;") and "Max-Age=0" in c for c in cookies)
     assert any(c.startswith(f"{REFRESH_COOKIE}=;") and "Max-Age=0" in c for c in cookies)
-    again = await api.call("POST", f"/v1/client/sessions/{member.session_id}/tokens",
-                           token=member.refresh_credential)
+    again = await api.call(
+        "POST", f"/v1/client/sessions/{member.session_id}/tokens", token=member.refresh_credential
+    )
     assert_error(again, 409, "conflict")
     signed_out = await api.call("GET", "/v1/me", token=member.token)
     meta = assert_error(signed_out, 401, "unauthorized")
@@ -122,8 +124,9 @@ async def test_end_with_the_refresh_credential(api: Api, member: Member) -> None
 
 async def test_end_someone_elses_session_is_refused(api: Api, member: Member) -> None:
     other = await api.backend.sessions.create_session(member.user_id)
-    response = await api.call("POST", f"/v1/client/sessions/{other.session.id}/end",
-                              token=member.token)
+    response = await api.call(
+        "POST", f"/v1/client/sessions/{other.session.id}/end", token=member.token
+    )
     assert_error(response, 401, "unauthorized")
     assert (await api.backend.sessions.get_session(other.session.id)).status == "active"
 
@@ -139,6 +142,7 @@ async def test_end_by_cookie_needs_an_allowed_origin(api: Api, member: Member) -
 
 async def test_hostile_session_ids_are_404(api: Api, member: Member) -> None:
     for hostile in ["..%2f..", "x" * 100, "sess_%00", "' OR 1=1 --"]:
-        response = await api.call("POST", f"/v1/client/sessions/{hostile}/tokens",
-                                  token=member.refresh_credential)
+        response = await api.call(
+            "POST", f"/v1/client/sessions/{hostile}/tokens", token=member.refresh_credential
+        )
         assert response.status_code == 404, hostile
