@@ -363,3 +363,32 @@ async def test_the_api_through_a_real_uvicorn_server(tmp_path: Path) -> None:
                 assert huge.json()["errors"][0]["code"] == "request_too_large"
     finally:
         await backend.aclose()
+
+
+async def test_set_session_cookies_attributes(db: str, clock: FakeClock) -> None:
+    from starlette.responses import Response
+
+    async with make_backend(db, clock) as backend:
+        user = await backend.users.create_user()
+        new = await backend.sessions.create_session(user.id)
+        response = Response()
+        backend.set_session_cookies(response, new, secure=True)
+        cookies = {
+            value.split("=", 1)[0]: {a.strip().lower() for a in value.split(";")[1:]}
+            for name, value in response.raw_headers
+            if name == b"set-cookie"
+            for value in [value.decode()]
+        }
+        lifetime = backend.settings.token_lifetime
+        assert {"path=/", "samesite=lax", "secure", f"max-age={lifetime}"} <= cookies["__session"]
+        assert "httponly" not in cookies["__session"]  # frontend code may read its claims
+        session_life = backend.settings.session_lifetime
+        assert {"path=/", "samesite=lax", "secure", "httponly", f"max-age={session_life}"} <= (
+            cookies["__refresh"]
+        )
+        plain = Response()
+        backend.set_session_cookies(plain, new, secure=False)
+        session_cookie = next(v for n, v in plain.raw_headers if v.startswith(b"__session="))
+        refresh_cookie = next(v for n, v in plain.raw_headers if v.startswith(b"__refresh="))
+        assert b"secure" not in session_cookie.lower()
+        assert b"secure" in refresh_cookie.lower()  # the refresh cookie is always Secure
