@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -14,14 +15,16 @@ from starlette.types import ASGIApp
 
 def free_socket(host: str = "127.0.0.1") -> socket.socket:
     """A bound, listening-ready TCP socket on an ephemeral loopback port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     return sock
 
 
 @contextmanager
-def running_server(app: ASGIApp, *, lifespan: str = "off") -> Iterator[str]:
+def running_server(
+    app: ASGIApp, *, lifespan: Literal["auto", "on", "off"] = "off"
+) -> Iterator[str]:
     """Serve ``app`` with uvicorn on 127.0.0.1 in a thread; yields the base URL."""
     sock = free_socket()
     port = sock.getsockname()[1]

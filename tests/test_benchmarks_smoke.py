@@ -272,6 +272,6 @@ def test_process_scenarios_run_on_a_tiny_configuration(tmp_path: Path) -> None:
     assert all(row["extra"]["timeouts"] == 0 for row in across)
 
     p5 = _rows_of(document, "P5")
-    assert len(p5) == 2
+    assert len(p5) == 3  # bare, ours, the A/A control
     assert all(row["value"] > 0 for row in p5)
     assert sum(row["ours"] for row in p5) == 1

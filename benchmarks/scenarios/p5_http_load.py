@@ -1,20 +1,22 @@
 """P5 HTTP under load: uvicorn, one worker, hot tokens, a loopback load generator.
 
-Two uvicorn processes (``python -m benchmarks._server``, one worker each, 127.0.0.1):
+Three uvicorn processes (``python -m benchmarks._server``, one worker each, 127.0.0.1):
 
 * (a) bare Starlette: ``GET /`` answers ``ok``;
 * (b) the same app behind ``SessionClaimsMiddleware(backend=...)`` (full mode, a backend
   on a temporary SQLite file, token lifetime 1 h so nothing expires during the run). The
   server creates a user and a session at start-up; every request carries that session's
-  token as ``Authorization: Bearer`` — hot after the first request.
+  token as ``Authorization: Bearer`` — hot after the first request;
+* (c) bare Starlette again: the A/A control. Its distance from (a) shows how much two
+  identical servers differ by chance on this machine.
 
-Both get the same header. The load comes from a separate process: ``wrk -t1 -c32`` when
+All get the same header. The load comes from a separate process: ``wrk -t1 -c32`` when
 it is installed (if it is missing and we run as root, ``apt-get install -y wrk`` is tried
 first, unless ``SESSIONCLAIMS_BENCH_NO_INSTALL`` is set), else ``python -m
 benchmarks._loadgen`` (32 asyncio keep-alive connections; slower, and said so in the
-table). 8 rounds of 2 s per side alternate a, b / b, a; each side gets one untimed
-warm-up run first.
-The figure is requests/s; the ratio is the median over rounds of (b / a). Target: ≥ 90 %.
+table). 6 rounds of 2 s per side rotate the order (a b c, b c a, c a b...); each side
+gets one untimed warm-up run first. The figure is requests/s; the ratio is the median
+over rounds of (b / a). Target: >= 90 %.
 
 Before and after the load the token is checked on (b): signed in, ``role = admin``, no
 reissue. A run with non-2xx answers or socket errors is an error, not a figure.
@@ -50,6 +52,7 @@ NO_INSTALL_ENV = "SESSIONCLAIMS_BENCH_NO_INSTALL"
 
 BARE = "bare Starlette (floor)"
 OURS = "sessionclaims (full mode, hot token)"
+CONTROL = "bare Starlette again, a third process (A/A control: the noise floor)"
 
 
 @dataclass
@@ -191,7 +194,7 @@ def run(config: Config) -> list[Row]:
     full = config.scale >= 1
     # Short rounds, many of them: a (b) run and the (a) run next to it see the same
     # machine, which matters on a shared box more than long runs do.
-    rounds = 8 if full else 1
+    rounds = 6 if full else 1
     seconds = 2.0 if full else 1.0 if config.scale >= 0.1 else 0.3
     warmup = 1.0 if full else 0.3 if config.scale >= 0.1 else 0.0
 
@@ -224,18 +227,23 @@ def run(config: Config) -> list[Row]:
             "3600",
             "--create-session",
         ]
-        with server_process(["--app", "bare"]) as bare, server_process(full_args) as ours:
+        with (
+            server_process(["--app", "bare"]) as bare,
+            server_process(full_args) as ours,
+            server_process(["--app", "bare"]) as control,
+        ):
             assert ours.token is not None
             header = f"Authorization: Bearer {ours.token}"
             _check_signed_in(ours, header, "before the load")
-            servers = {BARE: bare, OURS: ours}
-            results: dict[str, list[LoadResult]] = {BARE: [], OURS: []}
+            servers = {BARE: bare, OURS: ours, CONTROL: control}
+            results: dict[str, list[LoadResult]] = {name: [] for name in servers}
             for server in servers.values():
                 if warmup:
                     generator.run(f"{server.base_url}/", warmup, header)
+            names = list(servers)
             for r in range(rounds):
-                order = [BARE, OURS] if r % 2 == 0 else [OURS, BARE]
-                for name in order:
+                shift = r % len(names)
+                for name in names[shift:] + names[:shift]:
                     found = generator.run(f"{servers[name].base_url}/", seconds, header)
                     if found.non_2xx or found.errors or not found.requests:
                         raise RuntimeError(f"P5 {name}: {found} (non-2xx answers or errors)")
@@ -259,7 +267,7 @@ def _rows(
     ratios = [o / b for o, b in zip(rps[OURS], rps[BARE], strict=True)]
     ratio = statistics.median(ratios)
 
-    def row(name: str, **fields: object) -> Row:
+    def row(name: str, extra_ratio_rounds: list[float] | None = None, **fields: object) -> Row:
         median_rps = statistics.median(rps[name])
         return Row(
             scenario="P5",
@@ -278,12 +286,15 @@ def _rows(
                 "round_seconds": seconds,
                 "uvicorn": _uvicorn_flavour(),
                 "median_us_means": "1e6 / requests per second (inverse throughput)",
+                **({"ratio_rounds": extra_ratio_rounds} if extra_ratio_rounds else {}),
             },
             **fields,  # type: ignore[arg-type]
         )
 
     bare_rps = statistics.median(rps[BARE])
     ours_rps = statistics.median(rps[OURS])
+    control_rps = statistics.median(rps[CONTROL])
+    control = statistics.median(c / b for c, b in zip(rps[CONTROL], rps[BARE], strict=True))
     return [
         row(BARE, ratio_text=f"floor: {bare_rps:,.0f} requests/s"),
         row(
@@ -293,6 +304,15 @@ def _rows(
             ratio_text=f"{ours_rps:,.0f} requests/s = {ratio:.1%} of bare",
             target=f"≥ {TARGET:.0%} of bare's requests/s",
             ok=ratio >= TARGET,
+            extra_ratio_rounds=ratios,
+        ),
+        row(
+            CONTROL,
+            ratio=control,
+            ratio_text=(
+                f"{control_rps:,.0f} requests/s = {control:.1%} of bare (the same app: any "
+                "distance from 100% is noise)"
+            ),
         ),
     ]
 

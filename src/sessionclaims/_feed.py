@@ -118,6 +118,7 @@ class ChangeFeed:
             await asyncio.sleep(self._poll_interval)
             try:
                 await self.poll_once()
+                self._freshness.expire()  # free what the horizon has passed
                 await self._maybe_prune()
             except StoreUnavailable as exc:
                 if self.healthy:

@@ -23,9 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any, Final, NamedTuple
-
-from cachetools import TLRUCache
+from typing import Final
 
 __all__ = ["FRESH", "REVOKED", "STALE", "Freshness"]
 
@@ -34,33 +32,61 @@ STALE: Final = 1
 REVOKED: Final = 2
 
 
-class _UserChange(NamedTuple):
-    version: float  # math.inf once the user is deleted
-    changed_at: float
+class _RecentChanges:
+    """A bounded map ``id -> (value, changed_at)`` of recent changes, oldest first.
 
+    Reads are one dictionary lookup (the hot path asks on every request). An entry older
+    than ``horizon`` reads as absent and is dropped on sight; :meth:`expire` drops them
+    from the old end. Past ``maxsize`` the oldest entry is dropped *early*: its time is
+    kept in ``dropped_until`` so that tokens issued before it count as stale, never as
+    fresh. (A plain ``dict`` keeps insertion order; changes arrive in time order.)
+    """
 
-class _EvictionAwareCache(TLRUCache[str, Any]):
-    """A TLRU cache that reports entries dropped before their time (overflow)."""
+    __slots__ = ("_clock", "_data", "dropped_until", "horizon", "maxsize")
 
-    def __init__(self, maxsize: int, horizon: float, timer: Callable[[], float]) -> None:
-        super().__init__(maxsize, ttu=self._expires_at, timer=timer)
+    def __init__(self, maxsize: int, horizon: float, clock: Callable[[], float]) -> None:
+        self._data: dict[str, tuple[float, float]] = {}
+        self.maxsize = maxsize
         self.horizon = horizon
+        self._clock = clock
         self.dropped_until = -math.inf
-        """Changed-at time of the newest entry dropped early; tokens issued at or before
-        it can no longer be judged by this map and count as stale."""
 
-    def _expires_at(self, _key: str, value: Any, _now: float) -> float:
-        return float(value.changed_at) + self.horizon
+    def get(self, key: str) -> tuple[float, float] | None:
+        entry = self._data.get(key)
+        if entry is not None and entry[1] + self.horizon <= self._clock():
+            self._data.pop(key, None)
+            return None
+        return entry
 
-    def popitem(self) -> tuple[str, Any]:
-        key, value = super().popitem()
-        if value.changed_at + self.horizon > self.timer():
-            self.dropped_until = max(self.dropped_until, value.changed_at)
-        return key, value
+    def put(self, key: str, value: float, changed_at: float) -> None:
+        data = self._data
+        data.pop(key, None)  # re-inserted at the new end
+        data[key] = (value, changed_at)
+        if len(data) > self.maxsize:
+            self.expire()
+            while len(data) > self.maxsize:
+                _, (_, dropped_at) = _pop_oldest(data)
+                self.dropped_until = max(self.dropped_until, dropped_at)
+
+    def expire(self) -> None:
+        data = self._data
+        limit = self._clock() - self.horizon
+        while data:
+            key = next(iter(data))
+            if data[key][1] > limit:
+                break
+            del data[key]
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __bool__(self) -> bool:
+        return bool(self._data)
 
 
-class _SessionEnd(NamedTuple):
-    changed_at: float
+def _pop_oldest(data: dict[str, tuple[float, float]]) -> tuple[str, tuple[float, float]]:
+    key = next(iter(data))
+    return key, data.pop(key)
 
 
 class Freshness:
@@ -78,55 +104,55 @@ class Freshness:
         self.horizon = horizon
         self.maxsize = maxsize
         self._clock = clock
-        self._users = _EvictionAwareCache(maxsize, horizon, clock)
-        self._sessions = _EvictionAwareCache(maxsize, horizon, clock)
+        self._users = _RecentChanges(maxsize, horizon, clock)
+        self._sessions = _RecentChanges(maxsize, horizon, clock)
 
     # -- feeding ------------------------------------------------------------------------
     def user_changed(self, user_id: str, version: int, changed_at: float) -> None:
         """The user's token-relevant version is now at least ``version``."""
         current = self._users.get(user_id)
-        if current is not None and current.version >= version:
+        if current is not None and current[0] >= version:
             return
         if changed_at + self.horizon <= self._clock():
             return  # every token issued before it has expired already
-        self._users[user_id] = _UserChange(version, changed_at)
+        self._users.put(user_id, version, changed_at)
 
     def user_deleted(self, user_id: str, changed_at: float) -> None:
         """Every token of the user is revoked."""
-        self._users[user_id] = _UserChange(math.inf, changed_at)
+        self._users.put(user_id, math.inf, changed_at)
 
     def session_ended(self, session_id: str, changed_at: float) -> None:
         """The session was revoked, ended or expired: its tokens are revoked."""
         if changed_at + self.horizon <= self._clock():
             return
-        self._sessions[session_id] = _SessionEnd(changed_at)
+        self._sessions.put(session_id, 0.0, changed_at)
 
     # -- asking -------------------------------------------------------------------------
     def check(self, user_id: str | None, session_id: str | None, version: int, iat: int) -> int:
         """:data:`FRESH`, :data:`STALE` or :data:`REVOKED` for a token with these claims."""
         sessions = self._sessions
-        if sessions.currsize and session_id is not None and session_id in sessions:
+        if sessions and session_id is not None and sessions.get(session_id) is not None:
             return REVOKED
         users = self._users
-        if users.currsize and user_id is not None:
+        if users and user_id is not None:
             change = users.get(user_id)
-            if change is not None and version < change.version:
-                return REVOKED if change.version == math.inf else STALE
-        if iat <= self._users.dropped_until or iat <= self._sessions.dropped_until:
+            if change is not None and version < change[0]:
+                return REVOKED if change[0] == math.inf else STALE
+        if iat <= users.dropped_until or iat <= sessions.dropped_until:
             return STALE
         return FRESH
 
     def known_version(self, user_id: str) -> float | None:
         """The newest version this process knows for ``user_id`` (``inf`` once deleted)."""
         change = self._users.get(user_id)
-        return None if change is None else change.version
+        return None if change is None else change[0]
 
     @property
     def tracked(self) -> int:
         """How many changes are tracked now (users plus sessions)."""
-        return int(self._users.currsize + self._sessions.currsize)
+        return len(self._users) + len(self._sessions)
 
     def expire(self) -> None:
-        """Drop entries past the horizon (also happens lazily on access)."""
+        """Drop entries past the horizon (reads also ignore them)."""
         self._users.expire()
         self._sessions.expire()
