@@ -183,9 +183,13 @@ class SessionsResource:
     # -- tokens -------------------------------------------------------------------------
     async def active(self, session_id: str) -> tuple[SessionRecord, UserRecord]:
         """The session and its user, if the session may mint tokens; else
-        :class:`~sessionclaims.SessionNotActive`."""
+        :class:`~sessionclaims.SessionNotActive`. One store call."""
         ctx = self._ctx
-        record = await self.get_record(session_id)
+        await ctx.ensure_open()
+        found = await ctx.store.get_session_with_user(session_id)
+        if found is None:
+            raise SessionNotFound(session_id)
+        record, user = found
         now = ctx.now_ms()
         status = record.effective_status(now)
         if status == "active" and record.expire_at - ctx.settings.clock_skew * 1000 <= now:
@@ -194,7 +198,6 @@ class SessionsResource:
             if record.status == "active":  # expired: record it, so every process learns
                 await self._mark_expired(session_id)
             raise SessionNotActive(f"session {session_id!r} is {status}")
-        user = await ctx.store.get_user(record.user_id)
         if user is None:
             raise SessionNotActive(f"session {session_id!r} belongs to a deleted user")
         return record, user

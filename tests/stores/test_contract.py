@@ -550,3 +550,20 @@ async def test_a_reader_following_the_log_never_misses_a_change(store: Store) ->
     await reader
     assert seen == [c.seq for c in await all_changes(store)]
     assert len(seen) == 80
+
+
+async def test_get_session_with_user_reads_both_at_once(store: Store) -> None:
+    assert await store.get_session_with_user("sess_missing") is None
+    user = make_user(public={"role": "admin"})
+    await store.insert_user(user)
+    await store.insert_session(make_session("sess_1"))
+    found = await store.get_session_with_user("sess_1")
+    assert found is not None
+    session, owner = found
+    assert session == await store.get_session("sess_1")
+    assert owner == user
+    await store.delete_user("user_1", now_ms=NOW + 1)
+    after = await store.get_session_with_user("sess_1")
+    assert after is not None
+    assert after[0].status == "revoked"
+    assert after[1] is None

@@ -160,6 +160,15 @@ async def get_session(conn: Connection, session_id: str) -> SessionRecord | None
     return None if row is None else rows.session_from_row(row)
 
 
+async def get_session_with_user(
+    conn: Connection, session_id: str
+) -> tuple[SessionRecord, UserRecord | None] | None:
+    session = await get_session(conn, session_id)
+    if session is None:
+        return None
+    return session, await get_user(conn, session.user_id)
+
+
 async def list_sessions(
     conn: Connection,
     user_id: str | None,

@@ -193,6 +193,16 @@ def get_session(conn: sqlite3.Connection, session_id: str) -> SessionRecord | No
     return None if row is None else rows.session_from_row(row)
 
 
+def get_session_with_user(
+    conn: sqlite3.Connection, session_id: str
+) -> tuple[SessionRecord, UserRecord | None] | None:
+    with snapshot(conn):
+        session = get_session(conn, session_id)
+        if session is None:
+            return None
+        return session, get_user(conn, session.user_id)
+
+
 def list_sessions(
     conn: sqlite3.Connection,
     user_id: str | None,

@@ -219,6 +219,12 @@ class Store(Protocol):
     async def get_session(self, session_id: str) -> SessionRecord | None:
         """The session, or ``None``."""
 
+    async def get_session_with_user(
+        self, session_id: str
+    ) -> tuple[SessionRecord, UserRecord | None] | None:
+        """The session and its user (``None`` once deleted), read together in one call
+        (reissue reads both on every stale request), or ``None`` without the session."""
+
     async def list_sessions(
         self,
         *,

@@ -223,6 +223,12 @@ class SQLiteStore:
         """The session, or ``None``."""
         return await self._call(ops.get_session, session_id)
 
+    async def get_session_with_user(
+        self, session_id: str
+    ) -> tuple[SessionRecord, UserRecord | None] | None:
+        """The session and its user (``None`` once deleted) in one call, or ``None``."""
+        return await self._call(ops.get_session_with_user, session_id)
+
     async def list_sessions(
         self,
         *,
