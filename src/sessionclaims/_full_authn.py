@@ -58,10 +58,9 @@ class BackendAuthenticator:
     # -- the hot path -------------------------------------------------------------------
     def authenticate_fast(self, raw: bytes, from_cookie: bool) -> tuple[Auth, AuthUser] | None:
         backend = self.backend
-        keys = backend.keys
-        if not keys.loaded:
+        key_set = backend.keys.current_key_set
+        if key_set is None:
             return None
-        key_set = keys.key_set
         entry = self.hot.get(raw, from_cookie, key_set)
         if entry is None:
             token = token_of(raw, from_cookie)

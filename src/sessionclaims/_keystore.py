@@ -100,6 +100,9 @@ class KeyManager:
         self._clock = clock
         self._ring: KeyRing | None = None
         self._records: builtins.list[KeyRecord] = []
+        self.current_key_set: KeySet | None = None
+        """The verification keys now, or ``None`` before loading (a plain attribute: the
+        hot path reads it on every request)."""
 
     @property
     def loaded(self) -> bool:
@@ -206,3 +209,4 @@ class KeyManager:
         ]
         self._records = live
         self._ring = KeyRing(keys)
+        self.current_key_set = self._ring.key_set

@@ -170,7 +170,7 @@ class SessionClaimsMiddleware:
         cookie_header: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
-                if value.startswith(_BEARER) and value[7:].strip():
+                if len(value) > 7 and value.startswith(_BEARER):  # no copy of the token
                     raw = value
                     break
             elif name == b"cookie":
@@ -192,7 +192,7 @@ class SessionClaimsMiddleware:
                 scope["auth"], scope["user"] = fast
                 await self.app(scope, receive, send)
                 return
-            token: str | None = token_of(raw, from_cookie)
+            token: str | None = token_of(raw, from_cookie) or None  # blank: no token
         else:
             token = None
 
