@@ -392,3 +392,21 @@ async def test_set_session_cookies_attributes(db: str, clock: FakeClock) -> None
         refresh_cookie = next(v for n, v in plain.raw_headers if v.startswith(b"__refresh="))
         assert b"secure" not in session_cookie.lower()
         assert b"secure" in refresh_cookie.lower()  # the refresh cookie is always Secure
+
+
+async def test_retired_keys_leave_the_jwks_and_the_store_by_themselves(
+    db: str, clock: FakeClock
+) -> None:
+    import time
+
+    async with make_backend(db, clock) as backend:
+        old = backend.keys.signer.kid
+        await backend.keys.rotate()
+        assert old in {k["kid"] for k in backend.jwks()["keys"]}
+        clock.advance(backend.settings.token_lifetime + backend.settings.clock_skew + 61)
+        deadline = time.monotonic() + 5  # the change feed's maintenance runs every poll
+        while time.monotonic() < deadline and old in {k["kid"] for k in backend.jwks()["keys"]}:
+            await asyncio.sleep(0.02)
+        assert old not in {k["kid"] for k in backend.jwks()["keys"]}
+        assert old not in {record.kid for record in await backend.store.list_keys()}
+        assert len(backend.jwks()["keys"]) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,9 +16,12 @@ if TYPE_CHECKING:
     from .metadata import MetadataLimits
     from .stores.base import Store
 
-__all__ = ["Context", "Page", "new_id"]
+__all__ = ["TEMPLATE_NAME", "Context", "Page", "new_id"]
 
 T = TypeVar("T")
+
+TEMPLATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""What a named template may be called: it appears in URLs (``.../tokens/{name}``)."""
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 

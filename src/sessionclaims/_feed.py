@@ -4,7 +4,8 @@ It reads the store's change log by sequence number and feeds the freshness map. 
 stores are polled every ``poll_interval`` (≤ 1 s, the freshness bound); stores that push
 notifications (PostgreSQL LISTEN/NOTIFY) also wake it at once, and after a lost
 connection it catches up from the log by sequence number. Notifications are an
-optimisation; the log is the truth. Old log entries are pruned now and then.
+optimisation; the log is the truth. Now and then (every minute) old log entries are
+pruned and the ``maintenance`` callback runs (the backend deletes retired signing keys).
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ class ChangeFeed:
         poll_interval: float,
         clock: Callable[[], float],
         on_keys_changed: Callable[[], Awaitable[None]],
+        maintenance: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._store = store
         self._freshness = freshness
         self._poll_interval = poll_interval
         self._clock = clock
         self._on_keys_changed = on_keys_changed
+        self._maintenance = maintenance
         self._last_seq = 0
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -142,3 +145,5 @@ class ChangeFeed:
         self._last_prune = now
         keep = max(2 * self._freshness.horizon, 600.0)
         await self._store.prune_changes(before_ms=int((now - keep) * 1000))
+        if self._maintenance is not None:
+            await self._maintenance()

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._context import Context
+from ._context import TEMPLATE_NAME, Context
 from ._errors import ConfigurationError
 from ._feed import ChangeFeed
 from ._full_authn import BackendAuthenticator
@@ -48,7 +47,6 @@ __all__ = ["Backend"]
 logger = logging.getLogger("sessionclaims")
 
 _KEY_RELOAD_COOLDOWN = 1.0
-_TEMPLATE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class Backend:
@@ -81,9 +79,10 @@ class Backend:
         self.clock: Callable[[], float] = clock or time.time
         self.session_template = compile_template(s.session_template, name="session")
         for name in s.templates:
-            if not _TEMPLATE_NAME.fullmatch(name):
+            if not TEMPLATE_NAME.fullmatch(name):
                 raise ConfigurationError(
-                    f"template name {name!r} must be 1-64 letters, digits, '_' or '-' "
+                    f"template name {name!r} must be 1-64 letters, digits, '_', '.' or '-', "
+                    "starting with a letter or digit "
                     "(it appears in URLs: /v1/sessions/{id}/tokens/{name})"
                 )
         self.named_templates = {
@@ -148,6 +147,7 @@ class Backend:
             poll_interval=s.poll_interval,
             clock=self.clock,
             on_keys_changed=self.keys.reload,
+            maintenance=self.keys.prune,
         )
         self._opened = False
         self._open_lock: asyncio.Lock | None = None

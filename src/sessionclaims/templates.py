@@ -1,7 +1,8 @@
 """The claims template language: parsed and checked once, compiled to a pure render function.
 
 A template is a JSON object whose string values may hold ``{{ ... }}`` shortcodes
-(templates.md). :func:`compile_template` checks it and turns it into closures, so that
+(templates.md). :func:`compile_template` checks it (:mod:`._template_parser` splits each
+string into text and shortcodes) and turns it into closures, so that
 :meth:`CompiledTemplate.render` does no parsing and no I/O. Rules, including those the
 spec leaves to the implementation:
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 
+from .._context import TEMPLATE_NAME
 from .._json import JSONError, loads_strict
 from ..metadata import ALIASES, TIERS, canonical_tiers
 from ._errors import ApiError
@@ -58,7 +59,7 @@ FRONTEND_FORBIDDEN: frozenset[str] = frozenset(
 
 _UNSAFE_FIELDS = frozenset({"unsafe_metadata", "untrusted_metadata"})
 _ID_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
-_TEMPLATE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_TEMPLATE_RE = TEMPLATE_NAME
 _UINT_RE = re.compile(r"[0-9]{1,9}")
 _DIGITS_RE = re.compile(r"[0-9]+")
 
