@@ -366,3 +366,20 @@ async def test_liveness_checks_also_wake_the_caller(make_store: Callable[..., An
         listening.cancel()
         with pytest.raises(asyncio.CancelledError):
             await listening
+
+
+def test_pool_options_in_the_url_query() -> None:
+    from sessionclaims import ConfigurationError
+    from sessionclaims.stores import open_store
+
+    store = open_store(
+        "postgresql://postgres@127.0.0.1:5432/test?schema=abc&pool_max_size=20"
+        "&pool_min_size=2&pool_timeout=2.5&sslmode=disable"
+    )
+    assert (store._min_size, store._max_size, store._timeout) == (2, 20, 2.5)  # type: ignore[attr-defined]
+    assert "pool_" not in store._conninfo  # type: ignore[attr-defined]
+    assert "sslmode=disable" in store._conninfo  # type: ignore[attr-defined]
+    keyword = open_store("postgresql://h/db?pool_max_size=20", max_size=5)
+    assert keyword._max_size == 5  # type: ignore[attr-defined]  # a keyword wins
+    with pytest.raises(ConfigurationError, match="pool_max_size"):
+        open_store("postgresql://h/db?pool_max_size=many")

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from .._errors import ConfigurationError
 from ._rows import redact_url
@@ -72,6 +73,8 @@ def open_store(url: str, **options: Any) -> Store:
                 f"the store URL {redact_url(url)} needs the PostgreSQL driver, which could not "
                 f"be imported ({exc}): pip install 'sessionclaims[postgres]'"
             ) from exc
+        url, from_url = _pool_options(url)
+        options = {**from_url, **options}
         _check_options("PostgreSQL", options, PostgresStore.options)
         return PostgresStore(url, **options)
     shown = f"{scheme!r}" if scheme else "no scheme"
@@ -79,6 +82,38 @@ def open_store(url: str, **options: Any) -> Store:
         f"unknown store URL {redact_url(url)!r} ({shown}): use sqlite:///path/to/auth.db, "
         "sqlite:// (in memory) or postgresql://user@host:5432/dbname"
     )
+
+
+_POOL_PARAMETERS: dict[str, tuple[str, type[int] | type[float]]] = {
+    "pool_min_size": ("min_size", int),
+    "pool_max_size": ("max_size", int),
+    "pool_timeout": ("timeout", float),
+    "pool_max_idle": ("max_idle", float),
+    "pool_max_lifetime": ("max_lifetime", float),
+}
+
+
+def _pool_options(url: str) -> tuple[str, dict[str, Any]]:
+    """Pool settings given in the URL query (``?pool_max_size=20``), so that
+    ``SESSIONCLAIMS_DATABASE_URL`` alone can size the pool; they leave the URL."""
+    parts = urlsplit(url)
+    kept: list[tuple[str, str]] = []
+    options: dict[str, Any] = {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name not in _POOL_PARAMETERS:
+            kept.append((name, value))
+            continue
+        option, kind = _POOL_PARAMETERS[name]
+        try:
+            options[option] = kind(value)
+        except ValueError:
+            raise ConfigurationError(
+                f"{name} in the store URL must be a number, got {value!r}"
+            ) from None
+    if not options:
+        return url, {}
+    query = urlencode(kept, quote_via=quote)
+    return urlunsplit(parts._replace(query=query)), options
 
 
 def _check_options(name: str, options: dict[str, Any], known: frozenset[str]) -> None:
