@@ -284,11 +284,11 @@ class TokenVerifier:
         if cached is not None:
             return cached[0]
         with _MINTED_LOCK:
-            key = _MINTED.get(token)
-        if key is None:
+            minted = _MINTED.get(token)
+        if minted is None:
             _refuse("token-unknown-key", "remember() only takes tokens this process just signed")
-        parts, header = _parse(token, self.options.max_token_bytes)
-        return self._accept(token, header, decode_checked(parts[1]), key, False)
+        key, header, claims = minted  # what encode_token serialized: no need to parse it back
+        return self._accept_claims(token, dict(header), dict(claims), key, False)
 
     def _verify_cold(self, token: str, keys: KeySet, from_cookie: bool) -> VerifiedToken:
         options = self.options
@@ -304,13 +304,24 @@ class TokenVerifier:
         from_cookie: bool,
     ) -> VerifiedToken:
         """Payload, claims, issuer, azp and times of a token whose signature is trusted."""
-        options = self.options
         try:
             claims = loads_strict(payload)
         except JSONError as exc:
             _refuse("token-malformed", f"payload: {exc}")
         if type(claims) is not dict:
             _refuse("token-malformed", "the payload is not a JSON object")
+        return self._accept_claims(token, header, claims, key, from_cookie)
+
+    def _accept_claims(
+        self,
+        token: str,
+        header: dict[str, Any],
+        claims: dict[str, Any],
+        key: PublicKey,
+        from_cookie: bool,
+    ) -> VerifiedToken:
+        """Claims, issuer, azp and times of a token whose signature and payload are trusted."""
+        options = self.options
         if not self._required <= claims.keys():
             missing = [name for name in options.required_claims if name not in claims]
             _refuse("token-missing-claim", f"claim {missing[0]!r} is missing")
@@ -363,9 +374,12 @@ class TokenVerifier:
             self._cache.pop(token, None)
 
 
-# Tokens encode_token signed recently, with the public key of their signer: the only
-# tokens TokenVerifier.remember() accepts. Bounded in size and age.
-_MINTED: TTLCache[str, PublicKey] = TTLCache(maxsize=4096, ttl=300, timer=time.monotonic)
+# Tokens encode_token signed recently, with the public key of their signer, their header
+# and the claims it serialized: the only tokens TokenVerifier.remember() accepts. Bounded
+# in size and age. (The claims dict is a top-level copy; nested values are shared, as they
+# are in VerifiedToken: never mutate them.)
+_Minted = tuple[PublicKey, dict[str, Any], dict[str, Any]]
+_MINTED: TTLCache[str, _Minted] = TTLCache(maxsize=4096, ttl=300, timer=time.monotonic)
 _MINTED_LOCK = threading.Lock()
 
 
@@ -380,10 +394,12 @@ def encode_token(claims: Mapping[str, Any], key: SigningKey) -> str:
     Claims are serialized as compact JSON (TypeError/ValueError if they cannot be: NaN,
     non-JSON types, lone surrogates).
     """
-    payload = b64url_encode(dumps_compact(dict(claims)).encode("utf-8"))
+    snapshot = dict(claims)
+    payload = b64url_encode(dumps_compact(snapshot).encode("utf-8"))
     signing_input = f"{_header_segment(key.alg, key.kid)}.{payload}"
     signature = key.sign(signing_input.encode("ascii"))
     token = f"{signing_input}.{b64url_encode(signature)}"
+    header = {"alg": key.alg, "kid": key.kid, "typ": "JWT"}
     with _MINTED_LOCK:
-        _MINTED[token] = key.public_key
+        _MINTED[token] = (key.public_key, header, snapshot)
     return token
