@@ -129,12 +129,13 @@ class Freshness:
 
     # -- asking -------------------------------------------------------------------------
     def check(self, user_id: str | None, session_id: str | None, version: int, iat: int) -> int:
-        """:data:`FRESH`, :data:`STALE` or :data:`REVOKED` for a token with these claims."""
-        sessions = self._sessions
-        if sessions and session_id is not None and sessions.get(session_id) is not None:
+        """:data:`FRESH`, :data:`STALE` or :data:`REVOKED` for a token with these claims.
+
+        On every request: plain dictionary lookups, an entry past the horizon ignored."""
+        sessions, users = self._sessions, self._users
+        if sessions._data and session_id is not None and sessions.get(session_id) is not None:
             return REVOKED
-        users = self._users
-        if users and user_id is not None:
+        if users._data and user_id is not None:
             change = users.get(user_id)
             if change is not None and version < change[0]:
                 return REVOKED if change[0] == math.inf else STALE
