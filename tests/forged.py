@@ -376,6 +376,13 @@ def forged_tokens(
     claims(bad_issuer, "iss-different-case", iss=issuer.upper())
     claims(bad_issuer, "iss-empty", iss="")
 
+    # -- audience: the reference verifier names no audience (RFC 7519 §4.1.3)
+    claims("token-invalid-audience", "aud-for-another-service", aud="reports-service")
+    claims("token-invalid-audience", "aud-list-for-others", aud=["a-service", "b-service"])
+    claims(wrong, "aud-integer", aud=7)
+    claims(wrong, "aud-empty-list", aud=[])
+    claims(wrong, "aud-list-with-a-number", aud=["a-service", 7])
+
     # -- authorized party (when configured)
     if authorized_party:
         bad_party = "token-invalid-authorized-party"

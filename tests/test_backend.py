@@ -24,6 +24,7 @@ from sessionclaims import (
     UserNotFound,
 )
 from sessionclaims.stores.base import dump_metadata
+from sessionclaims.templates import load_named_template
 
 from .conftest import FakeClock
 from .full_mode import ISSUER, ORIGIN, bearer, client, make_app, make_backend
@@ -118,11 +119,17 @@ async def test_named_template_token(tmp_path: Path, clock: FakeClock) -> None:
         assert c["exp"] - c["iat"] == 300
         assert c["plan"] == "pro"
         assert "ver" not in c
-        # a named-template token is not a session token, even for our own middleware
+        # a named-template token is not a session token, even for our own middleware:
+        # with an aud it is for someone else (RFC 7519), without one it has no version
         async with client(make_app(b)) as http:
             body = (await http.get("/whoami", headers=bearer(token))).json()
-        assert body["signed_in"] is False
-        assert body["reason"] == "token-not-a-session-token"
+        assert body == body | {"signed_in": False, "reason": "token-invalid-audience"}
+        b.named_templates["plain"] = load_named_template("plain", {"claims": {}})
+        b.issuer.named_templates["plain"] = b.named_templates["plain"]
+        plain = await b.sessions.get_token(new.session.id, "plain")
+        async with client(make_app(b)) as http:
+            body = (await http.get("/whoami", headers=bearer(plain))).json()
+        assert body == body | {"signed_in": False, "reason": "token-not-a-session-token"}
 
 
 @pytest.mark.parametrize(

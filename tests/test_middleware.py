@@ -385,3 +385,21 @@ def test_algorithms_can_be_narrowed_but_never_to_hmac(key: SigningKey) -> None:
             issuer=ISSUER,
             algorithms=["HS256"],
         )
+
+
+@pytest.mark.anyio
+async def test_audience_lets_a_service_accept_tokens_minted_for_it(
+    key: SigningKey, clock: FakeClock
+) -> None:
+    reports = make_app(
+        jwks=KeySet([key.public_key]).to_jwks(),
+        issuer=ISSUER,
+        clock=clock,
+        audience="reports-service",
+    )
+    plain = make_app(jwks=KeySet([key.public_key]).to_jwks(), issuer=ISSUER, clock=clock)
+    token = encode_token(claims(clock, aud="reports-service"), key)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await get(reports, headers=headers)).json()["signed_in"] is True
+    refused = (await get(plain, headers=headers)).json()
+    assert refused["reason"] == "token-invalid-audience"

@@ -139,6 +139,7 @@ def test_reasons_are_the_documented_strings() -> None:
                 "token-missing-claim",
                 "token-invalid-claim",
                 "token-invalid-issuer",
+                "token-invalid-audience",
                 "token-invalid-authorized-party",
                 "token-expired",
                 "token-not-active-yet",
@@ -524,3 +525,20 @@ def test_fast_constructor_matches_the_dataclass() -> None:
 
 def test_algorithms_constant() -> None:
     assert frozenset({"ES256", "RS256", "EdDSA"}) == ALGORITHMS
+
+
+def test_audience_names_this_verifier() -> None:
+    key = signing_key("ES256")
+    keys = KeySet([key.public_key])
+    options = VerifyOptions(issuer=ISSUER, audience=frozenset({"reports-service"}))
+    verifier = TokenVerifier(options, clock=lambda: float(NOW))
+    for aud in ("reports-service", ["billing", "reports-service"]):
+        token = sign(header_for(key), {**valid_claims(now=NOW), "aud": aud}, key)
+        assert verifier.verify(token, keys).claims["aud"] == aud
+    for aud in ("billing", ["billing"]):
+        token = sign(header_for(key), {**valid_claims(now=NOW), "aud": aud}, key)
+        assert reason_of(lambda t=token: verifier.verify(t, keys)) == "token-invalid-audience"
+    without = sign(header_for(key), valid_claims(now=NOW), key)
+    assert verifier.verify(without, keys).claims.get("aud") is None  # no aud: no claim on us
+    with pytest.raises(ConfigurationError):
+        VerifyOptions(issuer=ISSUER, audience="reports-service")  # type: ignore[arg-type]

@@ -87,7 +87,9 @@ class SessionClaimsMiddleware:
 
     Full mode: ``SessionClaimsMiddleware(app, backend=backend)`` verifies with the
     backend's keys and reissues stale tokens. Verify-only mode: pass exactly one of
-    ``jwks_url=``, ``jwks=`` (a JWKS dict) or ``public_key=`` (PEM), with ``issuer=``.
+    ``jwks_url=``, ``jwks=`` (a JWKS dict) or ``public_key=`` (PEM), with ``issuer=``;
+    ``audience=`` names this service, so it accepts named-template tokens minted for it
+    (a token whose ``aud`` does not name it is refused: ``token-invalid-audience``).
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class SessionClaimsMiddleware:
         issuer: str | None = None,
         authorized_parties: Iterable[str] | None = None,
         required_claims: Sequence[str] | None = None,
+        audience: str | Iterable[str] | None = None,
         algorithms: Iterable[str] | None = None,
         leeway: int = 5,
         scopes_claim: str | None = "role",
@@ -120,10 +123,15 @@ class SessionClaimsMiddleware:
             )
         self.authenticator: Authenticator
         if backend is not None:
-            if issuer is not None or authorized_parties is not None or required_claims:
+            if (
+                issuer is not None
+                or authorized_parties is not None
+                or required_claims
+                or (audience is not None)
+            ):
                 raise ConfigurationError(
-                    "with backend=, issuer / authorized_parties / required_claims come from "
-                    "the Backend; set them there"
+                    "with backend=, issuer / authorized_parties / required_claims / audience "
+                    "come from the Backend (its session tokens carry no aud); set them there"
                 )
             self.authenticator = backend.authenticator(scopes_claim=scopes_claim)
             return
@@ -137,6 +145,13 @@ class SessionClaimsMiddleware:
             leeway=leeway,
             required_claims=tuple(required_claims) if required_claims else REQUIRED_CLAIMS,
             algorithms=frozenset(algorithms) if algorithms is not None else ALGORITHMS,
+            audience=(
+                frozenset([audience])
+                if isinstance(audience, str)
+                else frozenset(audience)
+                if audience is not None
+                else None
+            ),
         )
         clock = clock or time.time
         verifier = TokenVerifier(options, clock=clock, cache_size=cache_size)

@@ -16,7 +16,8 @@ broken: size, structure, header, alg/kid, signature, payload, claims, issuer, az
   is refused even when the set holds a single key: the key must be named, never guessed.
 - ``token-invalid-signature``, ``token-missing-claim``, ``token-invalid-claim`` (times must
   be integers, not bool or float; ``iss``/``sub``/``sid``/``azp`` strings),
-  ``token-invalid-issuer`` (exact match), ``token-invalid-authorized-party``,
+  ``token-invalid-issuer`` (exact match), ``token-invalid-audience`` (a present ``aud``
+  must name this verifier), ``token-invalid-authorized-party``,
   ``token-expired``, ``token-not-active-yet``, ``token-iat-in-the-future``.
 
 The compact-JWS layer (everything up to the signature) is :mod:`._jws`; this module adds
@@ -66,6 +67,7 @@ REASONS: frozenset[str] = frozenset(
         "token-missing-claim",
         "token-invalid-claim",
         "token-invalid-issuer",
+        "token-invalid-audience",
         "token-invalid-authorized-party",
         "token-expired",
         "token-not-active-yet",
@@ -95,6 +97,9 @@ class VerifyOptions:
     algorithms: frozenset[str] = ALGORITHMS
     #: Larger tokens are refused before anything is decoded.
     max_token_bytes: int = 8192
+    #: Who this verifier is. A token with an ``aud`` claim is accepted only if one of its
+    #: values is listed (RFC 7519 §4.1.3); None accepts only tokens without ``aud``.
+    audience: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.issuer, str) or not self.issuer:
@@ -121,6 +126,17 @@ class VerifyOptions:
                     "origins, e.g. {'https://app.example.com'}"
                 )
             object.__setattr__(self, "authorized_parties", frozenset(parties))
+        audience = self.audience
+        if audience is not None:
+            if (
+                isinstance(audience, str)
+                or not audience
+                or not all(isinstance(a, str) and a for a in audience)
+            ):
+                raise ConfigurationError(
+                    "audience must be None or a non-empty set of names, e.g. {'reports-service'}"
+                )
+            object.__setattr__(self, "audience", frozenset(audience))
         if type(self.leeway) is not int or self.leeway < 0:
             raise ConfigurationError(
                 f"leeway must be a whole number of seconds >= 0, not {self.leeway!r}"
@@ -347,6 +363,8 @@ class TokenVerifier:
             _refuse("token-invalid-claim", f"claim {wrong[0]!r} must be a string")
         if iss != options.issuer:
             _refuse("token-invalid-issuer", "iss is not the configured issuer")
+        if "aud" in claims:
+            _check_audience(claims["aud"], options.audience)
         parties = options.authorized_parties
         if parties is not None and azp is not None and azp not in parties:
             _refuse("token-invalid-authorized-party", "azp is not an authorized party")
@@ -372,6 +390,15 @@ class TokenVerifier:
     def _evict(self, token: str) -> None:
         with self._lock:
             self._cache.pop(token, None)
+
+
+def _check_audience(aud: object, audience: frozenset[str] | None) -> None:
+    """RFC 7519 §4.1.3: a verifier not named in a present ``aud`` must refuse the token."""
+    values = [aud] if type(aud) is str else aud
+    if type(values) is not list or not values or not all(type(v) is str for v in values):
+        _refuse("token-invalid-claim", "aud must be a string or a non-empty list of strings")
+    if audience is None or audience.isdisjoint(values):
+        _refuse("token-invalid-audience", "this verifier is not in the token's aud")
 
 
 # Tokens encode_token signed recently, with the public key of their signer, their header
