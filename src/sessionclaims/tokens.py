@@ -37,10 +37,10 @@ from typing import Any
 
 from cachetools import FIFOCache, TTLCache
 
-from ._b64 import b64url_encode, decode_checked
+from ._b64 import b64url_encode
 from ._errors import ConfigurationError
 from ._json import JSONError, dumps_compact, loads_strict
-from ._jws import _decode, _parse, _refuse, decode_jws, unverified_header
+from ._jws import _decode, _refuse, decode_jws, unverified_header
 from .keys import ALGORITHMS, KeySet, PublicKey, SigningKey
 
 __all__ = [
