@@ -7,18 +7,12 @@ writes lock their row (``SELECT ... FOR UPDATE``) at the default READ COMMITTED 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
-from .._errors import (
-    SessionNotActive,
-    SessionNotFound,
-    SignUpAlreadyCompleted,
-    SignUpNotFound,
-    UserNotFound,
-)
+from .._errors import SessionNotFound, UserNotFound
 from ..models import SessionStatus
 from . import _rows as rows
 from .base import (
@@ -33,14 +27,8 @@ from .base import (
 
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 
-_USER = (
-    "SELECT id, external_id, created_at, updated_at, public_metadata, private_metadata,"
-    " unsafe_metadata, version FROM users"
-)
-_SESSION = (
-    "SELECT id, user_id, status, created_at, expire_at, last_active_at, refresh_hash, origin"
-    " FROM sessions"
-)
+_USER = rows.SELECT_USERS
+_SESSION = rows.SELECT_SESSIONS
 _INSERT_USER = (
     "INSERT INTO users (id, external_id, created_at, updated_at, public_metadata,"
     " private_metadata, unsafe_metadata, version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
@@ -116,12 +104,9 @@ async def update_user(
         row = await cursor.fetchone()
         if row is None:
             raise UserNotFound(user_id)
-        before = rows.user_from_row(row)
-        after = mutate(rows.user_from_row(row))  # a private copy: in-place edits are safe
-        if rows.records_identical(before, after):
+        before, after = rows.mutated(row, user_id, mutate)
+        if after is before:
             return before, before
-        if after.id != before.id:
-            raise ValueError(f"update_user cannot change a user's id ({user_id!r})")
         await conn.execute(
             "UPDATE users SET external_id = %s, created_at = %s, updated_at = %s,"
             " public_metadata = %s, private_metadata = %s, unsafe_metadata = %s,"
@@ -177,17 +162,7 @@ async def list_sessions(
     limit: int,
     offset: int,
 ) -> tuple[list[SessionRecord], int]:
-    conditions: list[str] = []
-    params: list[Any] = []
-    if user_id is not None:
-        conditions.append("user_id = %s")
-        params.append(user_id)
-    condition, status_params = rows.status_filter(status, now_ms, "%s")
-    if condition:
-        conditions.append(condition)
-        params.extend(status_params)
-    # Built from constant fragments only; every value is a bound parameter.
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    where, params = rows.session_filter(user_id, status, now_ms, "%s")
     query = _SESSION + where + " ORDER BY created_at, id LIMIT %s OFFSET %s"
     page = await (await conn.execute(query, (*params, limit, offset))).fetchall()
     count = "SELECT COUNT(*) FROM sessions" + where  # noqa: S608 - constant fragments
@@ -203,15 +178,12 @@ async def end_session(
         row = await cursor.fetchone()
         if row is None:
             raise SessionNotFound(session_id)
-        session = rows.session_from_row(row)
-        current = session.effective_status(now_ms)
-        if session.status != "active" or (current != "active" and status != "expired"):
-            raise SessionNotActive(f"session {session_id!r} is {current}")
+        session = rows.ended(rows.session_from_row(row), session_id, status, now_ms)
         await conn.execute("UPDATE sessions SET status = %s WHERE id = %s", (status, session_id))
         await _append_change(
             conn, feed, "session", now_ms, user_id=session.user_id, session_id=session_id
         )
-    return replace(session, status=status)
+    return session
 
 
 async def touch_session(conn: Connection, session_id: str, now_ms: int) -> None:
@@ -248,11 +220,7 @@ async def complete_sign_up(
         cursor = await conn.execute(
             "SELECT status FROM sign_ups WHERE id = %s FOR UPDATE", (sign_up_id,)
         )
-        row = await cursor.fetchone()
-        if row is None:
-            raise SignUpNotFound(sign_up_id)
-        if row[0] == "complete":
-            raise SignUpAlreadyCompleted(f"sign-up {sign_up_id!r} is already complete")
+        rows.check_sign_up_pending(await cursor.fetchone(), sign_up_id)
         await conn.execute(_INSERT_USER, rows.user_params(user))
         await insert_session(conn, session)
         await conn.execute(

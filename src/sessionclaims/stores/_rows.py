@@ -1,12 +1,16 @@
-"""What the SQLite and PostgreSQL stores share: column lists, row <-> record conversion,
-argument checks and URL redaction. No SQL dialect lives here beyond plain column names."""
+"""What the SQLite and PostgreSQL stores share: column lists and the ``SELECT`` heads
+built on them, row <-> record conversion, argument checks, the checks an operation makes
+on what it read, and URL redaction. No SQL dialect lives here: where a fragment needs a
+parameter, the caller passes its placeholder (``?`` or ``%s``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from .._errors import SessionNotActive, SignUpAlreadyCompleted, SignUpNotFound
 from ..models import SessionStatus, SignUpStatus
 from .base import (
     ChangeKind,
@@ -14,6 +18,7 @@ from .base import (
     KeyRecord,
     SessionRecord,
     SignUpRecord,
+    UserMutation,
     UserRecord,
     dump_metadata,
     load_metadata,
@@ -27,6 +32,9 @@ SESSION_COLUMNS = "id, user_id, status, created_at, expire_at, last_active_at, r
 SIGN_UP_COLUMNS = "id, status, unsafe_metadata, created_at, user_id"
 KEY_COLUMNS = "kid, alg, private_key, public_jwk, created_at, retire_at"
 CHANGE_COLUMNS = "seq, kind, user_id, session_id, version, created_at"
+
+SELECT_USERS = f"SELECT {USER_COLUMNS} FROM users"  # noqa: S608 - constant fragments
+SELECT_SESSIONS = f"SELECT {SESSION_COLUMNS} FROM sessions"  # noqa: S608 - constant fragments
 
 SESSION_STATUSES: frozenset[str] = frozenset({"active", "revoked", "ended", "expired"})
 END_STATUSES: frozenset[str] = frozenset({"revoked", "ended", "expired"})
@@ -76,6 +84,20 @@ def records_identical(before: UserRecord, after: UserRecord) -> bool:
     return old == new and all(type(x) is type(y) for x, y in zip(old, new, strict=True))
 
 
+def mutated(row: Row, user_id: str, mutate: UserMutation) -> tuple[UserRecord, UserRecord]:
+    """``update_user``'s ``(before, after)``: the user in ``row`` and what ``mutate`` makes of
+    a private copy of it (so in-place edits cannot reach ``before``). ``after is before``
+    when storing ``after`` would change nothing; :class:`ValueError` if ``mutate`` changed
+    the id."""
+    before = user_from_row(row)
+    after = mutate(user_from_row(row))
+    if records_identical(before, after):
+        return before, before
+    if after.id != before.id:
+        raise ValueError(f"update_user cannot change a user's id ({user_id!r})")
+    return before, after
+
+
 # -- sessions ---------------------------------------------------------------------------
 def session_params(session: SessionRecord) -> tuple[Any, ...]:
     """``session`` as parameters in :data:`SESSION_COLUMNS` order (status checked)."""
@@ -113,6 +135,36 @@ def check_end_status(status: str) -> None:
         raise ValueError(f"a session can be ended as revoked, ended or expired, not {status!r}")
 
 
+def ended(
+    session: SessionRecord, session_id: str, status: SessionStatus, now_ms: int
+) -> SessionRecord:
+    """``session`` as ``end_session`` leaves it, moved to ``status`` at ``now_ms``; raises
+    :class:`~sessionclaims.SessionNotActive` unless it is active (or, for ``expired``,
+    stored as ``active`` past its ``expire_at``)."""
+    current = session.effective_status(now_ms)
+    if session.status != "active" or (current != "active" and status != "expired"):
+        raise SessionNotActive(f"session {session_id!r} is {current}")
+    return replace(session, status=status)
+
+
+def session_filter(
+    user_id: str | None, status: SessionStatus | None, now_ms: int, placeholder: str
+) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause (``""`` or starting with a space) and its parameters selecting
+    sessions by user and *effective* status."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    if user_id is not None:
+        conditions.append(f"user_id = {placeholder}")
+        params.append(user_id)
+    condition, status_params = status_filter(status, now_ms, placeholder)
+    if condition:
+        conditions.append(condition)
+        params.extend(status_params)
+    # Built from constant fragments only; every value is a bound parameter.
+    return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), params
+
+
 def status_filter(
     status: SessionStatus | None, now_ms: int, placeholder: str
 ) -> tuple[str, list[Any]]:
@@ -143,6 +195,16 @@ def sign_up_params(sign_up: SignUpRecord) -> tuple[Any, ...]:
         sign_up.created_at,
         sign_up.user_id,
     )
+
+
+def check_sign_up_pending(row: Row | None, sign_up_id: str) -> None:
+    """``complete_sign_up``'s check of the stored ``(status,)`` of the sign-up (``None``
+    when there is none): :class:`~sessionclaims.SignUpNotFound` or
+    :class:`~sessionclaims.SignUpAlreadyCompleted` unless it is pending."""
+    if row is None:
+        raise SignUpNotFound(sign_up_id)
+    if row[0] == "complete":
+        raise SignUpAlreadyCompleted(f"sign-up {sign_up_id!r} is already complete")
 
 
 def sign_up_from_row(row: Row) -> SignUpRecord:

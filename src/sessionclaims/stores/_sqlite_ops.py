@@ -11,16 +11,8 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
-from typing import Any
 
-from .._errors import (
-    SessionNotActive,
-    SessionNotFound,
-    SignUpAlreadyCompleted,
-    SignUpNotFound,
-    UserNotFound,
-)
+from .._errors import SessionNotFound, UserNotFound
 from ..models import SessionStatus
 from . import _rows as rows
 from ._schema import Migration, pending_migrations
@@ -34,15 +26,9 @@ from .base import (
     UserRecord,
 )
 
+_USER = rows.SELECT_USERS
+_SESSION = rows.SELECT_SESSIONS
 # Column lists are spelled out (in the order of ``_rows``) so each statement reads whole.
-_USER = (
-    "SELECT id, external_id, created_at, updated_at, public_metadata, private_metadata,"
-    " unsafe_metadata, version FROM users"
-)
-_SESSION = (
-    "SELECT id, user_id, status, created_at, expire_at, last_active_at, refresh_hash, origin"
-    " FROM sessions"
-)
 _INSERT_USER = (
     "INSERT INTO users (id, external_id, created_at, updated_at, public_metadata,"
     " private_metadata, unsafe_metadata, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -138,12 +124,9 @@ def update_user(
         row = conn.execute(_USER + " WHERE id = ?", (user_id,)).fetchone()
         if row is None:
             raise UserNotFound(user_id)
-        before = rows.user_from_row(row)
-        after = mutate(rows.user_from_row(row))  # a private copy: in-place edits are safe
-        if rows.records_identical(before, after):
+        before, after = rows.mutated(row, user_id, mutate)
+        if after is before:
             return before, before
-        if after.id != before.id:
-            raise ValueError(f"update_user cannot change a user's id ({user_id!r})")
         conn.execute(
             "UPDATE users SET external_id = ?, created_at = ?, updated_at = ?,"
             " public_metadata = ?, private_metadata = ?, unsafe_metadata = ?, version = ?"
@@ -211,17 +194,7 @@ def list_sessions(
     limit: int,
     offset: int,
 ) -> tuple[list[SessionRecord], int]:
-    conditions: list[str] = []
-    params: list[Any] = []
-    if user_id is not None:
-        conditions.append("user_id = ?")
-        params.append(user_id)
-    condition, status_params = rows.status_filter(status, now_ms, "?")
-    if condition:
-        conditions.append(condition)
-        params.extend(status_params)
-    # Built from constant fragments only; every value is a bound parameter.
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    where, params = rows.session_filter(user_id, status, now_ms, "?")
     with snapshot(conn):
         page = conn.execute(
             _SESSION + where + " ORDER BY created_at, id LIMIT ? OFFSET ?",
@@ -240,13 +213,10 @@ def end_session(
         row = conn.execute(_SESSION + " WHERE id = ?", (session_id,)).fetchone()
         if row is None:
             raise SessionNotFound(session_id)
-        session = rows.session_from_row(row)
-        current = session.effective_status(now_ms)
-        if session.status != "active" or (current != "active" and status != "expired"):
-            raise SessionNotActive(f"session {session_id!r} is {current}")
+        session = rows.ended(rows.session_from_row(row), session_id, status, now_ms)
         conn.execute("UPDATE sessions SET status = ? WHERE id = ?", (status, session_id))
         _append_change(conn, "session", now_ms, user_id=session.user_id, session_id=session_id)
-    return replace(session, status=status)
+    return session
 
 
 def touch_session(conn: sqlite3.Connection, session_id: str, now_ms: int) -> None:
@@ -279,10 +249,7 @@ def complete_sign_up(
 ) -> None:
     with write(conn):
         row = conn.execute("SELECT status FROM sign_ups WHERE id = ?", (sign_up_id,)).fetchone()
-        if row is None:
-            raise SignUpNotFound(sign_up_id)
-        if row[0] == "complete":
-            raise SignUpAlreadyCompleted(f"sign-up {sign_up_id!r} is already complete")
+        rows.check_sign_up_pending(row, sign_up_id)
         conn.execute(_INSERT_USER, rows.user_params(user))
         _insert_session(conn, session)
         conn.execute(

@@ -35,18 +35,11 @@ from .._errors import ConfigurationError, StoreUnavailable
 from ..models import SessionStatus
 from . import _pg_ops as ops
 from . import _rows as rows
+from ._delegating import DelegatingStore
 from ._pg_listen import listen_forever
 from ._pg_ops import Connection, Feed
 from ._schema import POSTGRES_MIGRATIONS, pending_migrations
-from .base import (
-    ChangeRecord,
-    DuplicateRecord,
-    KeyRecord,
-    SessionRecord,
-    SignUpRecord,
-    UserMutation,
-    UserRecord,
-)
+from .base import DuplicateRecord, KeyRecord, SessionRecord, UserMutation, UserRecord
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -86,7 +79,7 @@ def _is_dead(conn: Connection) -> bool:
     return conn.pgconn.status != pq.ConnStatus.OK
 
 
-class PostgresStore:
+class PostgresStore(DelegatingStore[Connection]):
     """A :class:`~sessionclaims.stores.Store` on PostgreSQL (psycopg 3, async).
 
     ``url`` is a libpq URL (``postgresql://user:password@host:5432/db``); its query
@@ -115,6 +108,8 @@ class PostgresStore:
         }
     )
     """The keyword options :func:`~sessionclaims.stores.open_store` accepts."""
+
+    _ops = ops
 
     def __init__(
         self,
@@ -284,7 +279,7 @@ class PostgresStore:
             await pool.putconn(conn)
         raise StoreUnavailable(f"the store {self.url} has no live connection")
 
-    async def _call(
+    async def _call(  # type: ignore[override]  # takes only coroutine functions, as ``ops`` holds
         self,
         op: Callable[Concatenate[Connection, P], Awaitable[T]],
         *args: P.args,
@@ -294,20 +289,7 @@ class PostgresStore:
         async with self._connection() as conn:
             return await op(conn, *args, **kwargs)
 
-    # -- users ------------------------------------------------------------------------
-    async def insert_user(self, user: UserRecord) -> None:
-        """Insert a new user."""
-        await self._call(ops.insert_user, user)
-
-    async def get_user(self, user_id: str) -> UserRecord | None:
-        """The user, or ``None``."""
-        return await self._call(ops.get_user, user_id)
-
-    async def list_users(self, *, limit: int, offset: int) -> tuple[list[UserRecord], int]:
-        """A page of users, oldest first, and the total count."""
-        rows.check_page(limit, offset)
-        return await self._call(ops.list_users, limit, offset)
-
+    # -- writes that append to the change log (and notify) ------------------------------
     async def update_user(
         self, user_id: str, mutate: UserMutation, *, now_ms: int
     ) -> tuple[UserRecord, UserRecord]:
@@ -318,66 +300,12 @@ class PostgresStore:
         """Delete the user, revoke its active sessions, append one ``user_deleted`` change."""
         return await self._call(ops.delete_user, self._feed, user_id, now_ms)
 
-    # -- sessions ---------------------------------------------------------------------
-    async def insert_session(self, session: SessionRecord) -> None:
-        """Insert a new session; :class:`~sessionclaims.UserNotFound` without its user."""
-        await self._call(ops.insert_session, session)
-
-    async def get_session(self, session_id: str) -> SessionRecord | None:
-        """The session, or ``None``."""
-        return await self._call(ops.get_session, session_id)
-
-    async def get_session_with_user(
-        self, session_id: str
-    ) -> tuple[SessionRecord, UserRecord | None] | None:
-        """The session and its user (``None`` once deleted) in one call, or ``None``."""
-        return await self._call(ops.get_session_with_user, session_id)
-
-    async def list_sessions(
-        self,
-        *,
-        user_id: str | None,
-        status: SessionStatus | None,
-        now_ms: int,
-        limit: int,
-        offset: int,
-    ) -> tuple[list[SessionRecord], int]:
-        """A page of sessions, oldest first, filtered by user and *effective* status."""
-        rows.check_page(limit, offset)
-        return await self._call(ops.list_sessions, user_id, status, now_ms, limit, offset)
-
     async def end_session(
         self, session_id: str, status: SessionStatus, *, now_ms: int
     ) -> SessionRecord:
         """Move an active session to ``status`` and append a ``session`` change."""
         rows.check_end_status(status)
         return await self._call(ops.end_session, self._feed, session_id, status, now_ms)
-
-    async def touch_session(self, session_id: str, *, now_ms: int) -> None:
-        """Set ``last_active_at`` (never backwards; no change-log entry)."""
-        await self._call(ops.touch_session, session_id, now_ms)
-
-    # -- sign-ups ---------------------------------------------------------------------
-    async def insert_sign_up(self, sign_up: SignUpRecord) -> None:
-        """Insert a new sign-up."""
-        await self._call(ops.insert_sign_up, sign_up)
-
-    async def get_sign_up(self, sign_up_id: str) -> SignUpRecord | None:
-        """The sign-up, or ``None``."""
-        return await self._call(ops.get_sign_up, sign_up_id)
-
-    async def complete_sign_up(
-        self, sign_up_id: str, user: UserRecord, session: SessionRecord, *, now_ms: int
-    ) -> None:
-        """Insert ``user`` and ``session`` and mark the sign-up complete, atomically."""
-        if session.user_id != user.id:
-            raise ValueError(f"session {session.id!r} does not belong to user {user.id!r}")
-        await self._call(ops.complete_sign_up, sign_up_id, user, session)
-
-    # -- signing keys -----------------------------------------------------------------
-    async def list_keys(self) -> list[KeyRecord]:
-        """Every stored key, oldest first."""
-        return await self._call(ops.list_keys)
 
     async def insert_key(self, key: KeyRecord, *, retire_others_at: int | None) -> None:
         """Insert ``key``, optionally retire the others, append a ``keys`` change."""
@@ -386,20 +314,6 @@ class PostgresStore:
     async def delete_retired_keys(self, *, now_ms: int) -> int:
         """Delete keys whose ``retire_at`` has passed; append a ``keys`` change if any."""
         return await self._call(ops.delete_retired_keys, self._feed, now_ms)
-
-    # -- change log -------------------------------------------------------------------
-    async def changes_since(self, seq: int, *, limit: int = 1000) -> list[ChangeRecord]:
-        """Changes with a sequence number above ``seq``, in order."""
-        rows.check_limit(limit)
-        return await self._call(ops.changes_since, seq, limit)
-
-    async def last_change_seq(self) -> int:
-        """The highest sequence number written so far (0 when empty)."""
-        return await self._call(ops.last_change_seq)
-
-    async def prune_changes(self, *, before_ms: int) -> int:
-        """Delete change-log entries older than ``before_ms``, keeping the newest one."""
-        return await self._call(ops.prune_changes, before_ms)
 
     # -- notifications ----------------------------------------------------------------
     async def listen(self, on_change: Callable[[], Awaitable[None]]) -> None:

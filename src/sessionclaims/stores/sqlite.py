@@ -24,16 +24,9 @@ from .._errors import ConfigurationError, StoreUnavailable
 from ..models import SessionStatus
 from . import _rows as rows
 from . import _sqlite_ops as ops
+from ._delegating import DelegatingStore
 from ._schema import SQLITE_MIGRATIONS
-from .base import (
-    ChangeRecord,
-    DuplicateRecord,
-    KeyRecord,
-    SessionRecord,
-    SignUpRecord,
-    UserMutation,
-    UserRecord,
-)
+from .base import DuplicateRecord, KeyRecord, SessionRecord, UserMutation, UserRecord
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -56,7 +49,7 @@ _UNAVAILABLE = frozenset(
 _DUPLICATE = frozenset({sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE})
 
 
-class SQLiteStore:
+class SQLiteStore(DelegatingStore[sqlite3.Connection]):
     """A :class:`~sessionclaims.stores.Store` on an SQLite file (or in memory).
 
     ``path`` is the database file (``None`` for a private in-memory database);
@@ -66,6 +59,8 @@ class SQLiteStore:
 
     options: ClassVar[frozenset[str]] = frozenset({"busy_timeout"})
     """The keyword options :func:`~sessionclaims.stores.open_store` accepts."""
+
+    _ops = ops
 
     def __init__(self, path: str | os.PathLike[str] | None, *, busy_timeout: float = 5.0) -> None:
         if busy_timeout < 0:
@@ -156,7 +151,7 @@ class SQLiteStore:
             conn.close()
 
     # -- running calls on the worker thread ---------------------------------------------
-    async def _call(
+    async def _call(  # type: ignore[override]  # takes only functions, as ``ops`` holds
         self, op: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Run ``op(connection, *args, **kwargs)`` on the worker thread."""
@@ -189,20 +184,7 @@ class SQLiteStore:
                 raise StoreUnavailable(f"the SQLite store {self.url} failed: {exc}") from exc
             raise
 
-    # -- users ------------------------------------------------------------------------
-    async def insert_user(self, user: UserRecord) -> None:
-        """Insert a new user."""
-        await self._call(ops.insert_user, user)
-
-    async def get_user(self, user_id: str) -> UserRecord | None:
-        """The user, or ``None``."""
-        return await self._call(ops.get_user, user_id)
-
-    async def list_users(self, *, limit: int, offset: int) -> tuple[list[UserRecord], int]:
-        """A page of users, oldest first, and the total count."""
-        rows.check_page(limit, offset)
-        return await self._call(ops.list_users, limit, offset)
-
+    # -- writes that append to the change log -------------------------------------------
     async def update_user(
         self, user_id: str, mutate: UserMutation, *, now_ms: int
     ) -> tuple[UserRecord, UserRecord]:
@@ -214,66 +196,12 @@ class SQLiteStore:
         """Delete the user, revoke its active sessions, append one ``user_deleted`` change."""
         return await self._call(ops.delete_user, user_id, now_ms)
 
-    # -- sessions ---------------------------------------------------------------------
-    async def insert_session(self, session: SessionRecord) -> None:
-        """Insert a new session; :class:`~sessionclaims.UserNotFound` without its user."""
-        await self._call(ops.insert_session, session)
-
-    async def get_session(self, session_id: str) -> SessionRecord | None:
-        """The session, or ``None``."""
-        return await self._call(ops.get_session, session_id)
-
-    async def get_session_with_user(
-        self, session_id: str
-    ) -> tuple[SessionRecord, UserRecord | None] | None:
-        """The session and its user (``None`` once deleted) in one call, or ``None``."""
-        return await self._call(ops.get_session_with_user, session_id)
-
-    async def list_sessions(
-        self,
-        *,
-        user_id: str | None,
-        status: SessionStatus | None,
-        now_ms: int,
-        limit: int,
-        offset: int,
-    ) -> tuple[list[SessionRecord], int]:
-        """A page of sessions, oldest first, filtered by user and *effective* status."""
-        rows.check_page(limit, offset)
-        return await self._call(ops.list_sessions, user_id, status, now_ms, limit, offset)
-
     async def end_session(
         self, session_id: str, status: SessionStatus, *, now_ms: int
     ) -> SessionRecord:
         """Move an active session to ``status`` and append a ``session`` change."""
         rows.check_end_status(status)
         return await self._call(ops.end_session, session_id, status, now_ms)
-
-    async def touch_session(self, session_id: str, *, now_ms: int) -> None:
-        """Set ``last_active_at`` (never backwards; no change-log entry)."""
-        await self._call(ops.touch_session, session_id, now_ms)
-
-    # -- sign-ups ---------------------------------------------------------------------
-    async def insert_sign_up(self, sign_up: SignUpRecord) -> None:
-        """Insert a new sign-up."""
-        await self._call(ops.insert_sign_up, sign_up)
-
-    async def get_sign_up(self, sign_up_id: str) -> SignUpRecord | None:
-        """The sign-up, or ``None``."""
-        return await self._call(ops.get_sign_up, sign_up_id)
-
-    async def complete_sign_up(
-        self, sign_up_id: str, user: UserRecord, session: SessionRecord, *, now_ms: int
-    ) -> None:
-        """Insert ``user`` and ``session`` and mark the sign-up complete, atomically."""
-        if session.user_id != user.id:
-            raise ValueError(f"session {session.id!r} does not belong to user {user.id!r}")
-        await self._call(ops.complete_sign_up, sign_up_id, user, session)
-
-    # -- signing keys -----------------------------------------------------------------
-    async def list_keys(self) -> list[KeyRecord]:
-        """Every stored key, oldest first."""
-        return await self._call(ops.list_keys)
 
     async def insert_key(self, key: KeyRecord, *, retire_others_at: int | None) -> None:
         """Insert ``key``, optionally retire the others, append a ``keys`` change."""
@@ -282,17 +210,3 @@ class SQLiteStore:
     async def delete_retired_keys(self, *, now_ms: int) -> int:
         """Delete keys whose ``retire_at`` has passed; append a ``keys`` change if any."""
         return await self._call(ops.delete_retired_keys, now_ms)
-
-    # -- change log -------------------------------------------------------------------
-    async def changes_since(self, seq: int, *, limit: int = 1000) -> list[ChangeRecord]:
-        """Changes with a sequence number above ``seq``, in order."""
-        rows.check_limit(limit)
-        return await self._call(ops.changes_since, seq, limit)
-
-    async def last_change_seq(self) -> int:
-        """The highest sequence number written so far (0 when empty)."""
-        return await self._call(ops.last_change_seq)
-
-    async def prune_changes(self, *, before_ms: int) -> int:
-        """Delete change-log entries older than ``before_ms``, keeping the newest one."""
-        return await self._call(ops.prune_changes, before_ms)
