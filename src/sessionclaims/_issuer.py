@@ -20,6 +20,7 @@ from .keys import SigningKey
 from .models import Session, User
 from .stores.base import SessionRecord, UserRecord
 from .templates import CompiledTemplate, NamedTemplate
+from .tokens import encode_token
 
 __all__ = ["TOKEN_FORMAT_VERSION", "VERSION_CLAIM", "Issuer"]
 
@@ -93,25 +94,30 @@ class Issuer:
         # A token never outlives its session: it expires with it (minus the leeway the
         # verifier grants), so "expired session" needs no store call on the hot path.
         exp = min(exp, session.expire_at // 1000 - self.clock_skew)
-        claims: dict[str, Any] = {
-            "iss": self.issuer,
-            "sub": user.id,
-            "sid": session.id,
-            "iat": now,
-            "nbf": now - self.clock_skew,
-            "exp": exp,
-        }
-        if session.origin:
-            claims["azp"] = session.origin
+        claims = self._standard_claims(user, session, now, self.clock_skew, exp)
         claims["v"] = TOKEN_FORMAT_VERSION
         claims[VERSION_CLAIM] = user.version
         claims.update(self.render_session_claims(user.to_user(), session.to_session(now * 1000)))
         return claims
 
+    def _standard_claims(
+        self, user: UserRecord, session: SessionRecord, now: int, skew: int, exp: int
+    ) -> dict[str, Any]:
+        """``iss sub sid iat nbf exp`` and ``azp`` when the session has an origin."""
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": user.id,
+            "sid": session.id,
+            "iat": now,
+            "nbf": now - skew,
+            "exp": exp,
+        }
+        if session.origin:
+            claims["azp"] = session.origin
+        return claims
+
     # -- signing ------------------------------------------------------------------------
     def _encode(self, claims: Mapping[str, Any]) -> str:
-        from .tokens import encode_token
-
         return encode_token(claims, self._signer())
 
     def session_token(
@@ -130,16 +136,8 @@ class Issuer:
         if template is None:
             raise TemplateNotFound(name)
         now = int(self._clock())
-        claims: dict[str, Any] = {
-            "iss": self.issuer,
-            "sub": user.id,
-            "sid": session.id,
-            "iat": now,
-            "nbf": now - template.clock_skew,
-            "exp": now + template.lifetime,
-        }
-        if session.origin:
-            claims["azp"] = session.origin
+        exp = now + template.lifetime
+        claims = self._standard_claims(user, session, now, template.clock_skew, exp)
         if template.aud is not None:
             claims["aud"] = template.aud
         claims.update(template.template.render(user.to_user(), session.to_session(now * 1000)))

@@ -1,21 +1,29 @@
-"""The compact JWS layer of session tokens: strict parsing, header rules, alg/kid, signature.
+"""The compact JWS layer of session tokens: strict parsing, header rules, alg/kid, signature;
+and signing (:func:`encode_token`).
 
 Everything up to and including the signature check, and nothing about the claims (that is
-:mod:`.tokens`, which re-exports :func:`decode_jws` and :func:`unverified_header`). The
+:mod:`.tokens`, which re-exports :func:`decode_jws`, :func:`unverified_header` and
+:func:`encode_token`). The
 checks run in the order :mod:`.tokens` documents (size, structure, header, alg/kid,
 signature) and refuse with the same :class:`~sessionclaims._errors.TokenError` reasons.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
+import time
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from ._b64 import NOT_COMPACT, decode_checked, is_canonical
-from ._errors import TokenError
-from ._json import JSONError, loads_strict
-from .keys import ALGORITHMS, KeySet, PublicKey
+from cachetools import TTLCache
 
-__all__ = ["decode_jws", "unverified_header"]
+from ._b64 import NOT_COMPACT, b64url_encode, decode_checked, is_canonical
+from ._errors import TokenError
+from ._json import JSONError, dumps_compact, loads_strict
+from .keys import ALGORITHMS, KeySet, PublicKey, SigningKey
+
+__all__ = ["decode_jws", "encode_token", "unverified_header"]
 
 _REFUSED_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "b64"})
 # Parsed headers of tokens whose signature verified, by their exact base64url bytes: every
@@ -112,3 +120,34 @@ def decode_jws(
     """
     header, payload, _ = _decode(token, keys, algorithms & ALGORITHMS, max_token_bytes)
     return dict(header), payload
+
+
+# Tokens encode_token signed recently, with the public key of their signer, their header
+# and the claims it serialized: the only tokens TokenVerifier.remember() accepts. Bounded
+# in size and age. (The claims dict is a top-level copy; nested values are shared, as they
+# are in VerifiedToken: never mutate them.)
+_Minted = tuple[PublicKey, dict[str, Any], dict[str, Any]]
+_MINTED: TTLCache[str, _Minted] = TTLCache(maxsize=4096, ttl=300, timer=time.monotonic)
+_MINTED_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=64)
+def _header_segment(alg: str, kid: str) -> str:
+    return b64url_encode(dumps_compact({"alg": alg, "kid": kid, "typ": "JWT"}).encode("utf-8"))
+
+
+def encode_token(claims: Mapping[str, Any], key: SigningKey) -> str:
+    """Sign ``claims`` into a compact JWS with header ``{"alg", "kid", "typ": "JWT"}``.
+
+    Claims are serialized as compact JSON (TypeError/ValueError if they cannot be: NaN,
+    non-JSON types, lone surrogates).
+    """
+    snapshot = dict(claims)
+    payload = b64url_encode(dumps_compact(snapshot).encode("utf-8"))
+    signing_input = f"{_header_segment(key.alg, key.kid)}.{payload}"
+    signature = key.sign(signing_input.encode("ascii"))
+    token = f"{signing_input}.{b64url_encode(signature)}"
+    header = {"alg": key.alg, "kid": key.kid, "typ": "JWT"}
+    with _MINTED_LOCK:
+        _MINTED[token] = (key.public_key, header, snapshot)
+    return token

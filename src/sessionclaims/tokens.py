@@ -27,7 +27,6 @@ and :func:`unverified_header`.
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -35,13 +34,20 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from cachetools import FIFOCache, TTLCache
+from cachetools import FIFOCache
 
-from ._b64 import b64url_encode
 from ._errors import ConfigurationError
-from ._json import JSONError, dumps_compact, loads_strict
-from ._jws import _decode, _refuse, decode_jws, unverified_header
-from .keys import ALGORITHMS, KeySet, PublicKey, SigningKey
+from ._json import JSONError, loads_strict
+from ._jws import (
+    _MINTED,
+    _MINTED_LOCK,
+    _decode,
+    _refuse,
+    decode_jws,
+    encode_token,
+    unverified_header,
+)
+from .keys import ALGORITHMS, KeySet, PublicKey
 
 __all__ = [
     "REASONS",
@@ -399,34 +405,3 @@ def _check_audience(aud: object, audience: frozenset[str] | None) -> None:
         _refuse("token-invalid-claim", "aud must be a string or a non-empty list of strings")
     if audience is None or audience.isdisjoint(values):
         _refuse("token-invalid-audience", "this verifier is not in the token's aud")
-
-
-# Tokens encode_token signed recently, with the public key of their signer, their header
-# and the claims it serialized: the only tokens TokenVerifier.remember() accepts. Bounded
-# in size and age. (The claims dict is a top-level copy; nested values are shared, as they
-# are in VerifiedToken: never mutate them.)
-_Minted = tuple[PublicKey, dict[str, Any], dict[str, Any]]
-_MINTED: TTLCache[str, _Minted] = TTLCache(maxsize=4096, ttl=300, timer=time.monotonic)
-_MINTED_LOCK = threading.Lock()
-
-
-@functools.lru_cache(maxsize=64)
-def _header_segment(alg: str, kid: str) -> str:
-    return b64url_encode(dumps_compact({"alg": alg, "kid": kid, "typ": "JWT"}).encode("utf-8"))
-
-
-def encode_token(claims: Mapping[str, Any], key: SigningKey) -> str:
-    """Sign ``claims`` into a compact JWS with header ``{"alg", "kid", "typ": "JWT"}``.
-
-    Claims are serialized as compact JSON (TypeError/ValueError if they cannot be: NaN,
-    non-JSON types, lone surrogates).
-    """
-    snapshot = dict(claims)
-    payload = b64url_encode(dumps_compact(snapshot).encode("utf-8"))
-    signing_input = f"{_header_segment(key.alg, key.kid)}.{payload}"
-    signature = key.sign(signing_input.encode("ascii"))
-    token = f"{signing_input}.{b64url_encode(signature)}"
-    header = {"alg": key.alg, "kid": key.kid, "typ": "JWT"}
-    with _MINTED_LOCK:
-        _MINTED[token] = (key.public_key, header, snapshot)
-    return token
