@@ -14,7 +14,7 @@ The expected reasons hold for a verifier configured like :func:`reference_option
 authorized parties ``{authorized_party}`` or none, default leeway of 5 s, algorithms and
 8192-byte limit), whose clock reads ``now`` and whose key set is ``KeySet([key.public_key])``.
 
-Tokens named in :data:`TRANSPORT_UNSAFE` hold characters (whitespace, non-ASCII) that an
+Tokens named in :data:`TRANSPORT_UNSAFE` hold characters (whitespace, NUL, non-ASCII) that an
 HTTP header or a cookie cannot carry unchanged; transports may refuse or alter them.
 """
 
@@ -45,6 +45,7 @@ TRANSPORT_UNSAFE = frozenset(
         "whitespace-inside-payload",
         "whitespace-tab-in-signature",
         "non-ascii-character",
+        "control-char-nul",
     }
 )
 _KEY_FILES = {"ES256": "ec256", "RS256": "rsa2048", "EdDSA": "ed25519"}
@@ -231,6 +232,21 @@ def forged_tokens(
     add("bad-char-plus", with_signature("+" + signature[1:]), malformed)
     add("bad-char-slash", with_signature("/" + signature[1:]), malformed)
     add("bad-char-question-mark", f"{header_segment}?.{payload_segment}.{signature}", malformed)
+    # '+' and '/' are standard base64, not base64url: decoders given altchars="-_" still
+    # accept them (CPython gh-125346), in every part.
+    add(
+        "bad-char-plus-in-payload",
+        f"{header_segment}.+{payload_segment[1:]}.{signature}",
+        malformed,
+    )
+    add(
+        "bad-char-slash-in-header",
+        f"/{header_segment[1:]}.{payload_segment}.{signature}",
+        malformed,
+    )
+    add("padding-inside-payload", f"{header_segment}.{payload_segment}=.{signature}", malformed)
+    add("bad-char-bang", with_signature(signature[:-2] + "!" + signature[-1]), malformed)
+    add("control-char-nul", f"{header_segment}.{payload_segment}\x00.{signature}", malformed)
     add("non-ascii-character", f"{header_segment}.{payload_segment}\u00e9.{signature}", malformed)
     standard = signature.translate(str.maketrans("-_", "+/"))  # ES256 signatures are random
     standard = standard if standard != signature else "+" + signature[1:]

@@ -110,7 +110,11 @@ def test_cold_path_scenario_runs_on_a_tiny_pool(tmp_path: Path) -> None:
     assert document["errors"] == {}
     algs = {row["extra"]["alg"] for row in document["results"]}
     assert algs == {"ES256", "RS256", "EdDSA"}
-    assert sum(row["ours"] for row in document["results"]) == 3
+    ours = [row for row in document["results"] if row["ours"]]
+    # Per algorithm: ours with its cache filling up, and with its cache already full.
+    assert len(ours) == 6
+    assert sum("cache full" in row["peer"] for row in ours) == 3
+    assert all(row["ratio"] is not None and row["target"] for row in ours)
 
 
 def test_cli_lists_scenarios(capsys: pytest.CaptureFixture[str]) -> None:

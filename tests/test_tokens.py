@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+from cachetools import FIFOCache
 
 from sessionclaims._errors import ConfigurationError, TokenError
 from sessionclaims.keys import ALGORITHMS, KeySet, PublicKey, SigningKey
@@ -17,7 +18,6 @@ from sessionclaims.tokens import (
     TokenVerifier,
     VerifiedToken,
     VerifyOptions,
-    _new_verified_token,
     decode_jws,
     encode_token,
     unverified_header,
@@ -207,6 +207,39 @@ def test_algorithm_allowlist_subset(clock: FakeClock) -> None:
     only_eddsa.verify(valid_token(eddsa, authorized_party=None), keys)
     refused = reason_of(lambda: only_eddsa.verify(valid_token(es256), keys))
     assert refused == "token-algorithm-not-allowed"
+    # The verifier's allowlist is checked before the kid, even for a header seen before.
+    claims = valid_claims(now=NOW)
+    for _ in range(2):
+        no_kid = sign({"alg": "ES256", "typ": "JWT"}, claims, es256)
+        assert reason_of(lambda t=no_kid: only_eddsa.verify(t, keys)) == (
+            "token-algorithm-not-allowed"
+        )
+    verified_header = sign(header_for(es256), claims, es256)
+    assert verifier(clock).verify(verified_header, keys).sub == claims["sub"]
+    assert reason_of(lambda: only_eddsa.verify(verified_header, keys)) == (
+        "token-algorithm-not-allowed"
+    )
+
+
+def test_a_hit_evicted_by_another_thread_is_verified_again(clock: FakeClock) -> None:
+    """Between the membership test and the lookup another thread may evict the entry."""
+
+    class EvictedOnRead(FIFOCache[str, Any]):
+        def __getitem__(self, key: str) -> Any:
+            if key in self:
+                del self[key]  # what a concurrent insertion at capacity does
+            return super().__getitem__(key)
+
+    key = signing_key("ES256")
+    keys = KeySet([key.public_key])
+    checker = verifier(clock)
+    checker._cache = EvictedOnRead(maxsize=16)
+    token = valid_token(key)
+    first = checker.verify(token, keys)
+    assert checker.cache_len == 1
+    again = checker.verify(token, keys)  # found, evicted, then verified from scratch
+    assert again == first
+    assert checker.cache_len == 1
 
 
 @pytest.mark.parametrize("alg", ALGS)
@@ -513,14 +546,28 @@ def test_encode_token_refuses_what_json_cannot_carry() -> None:
         encode_token({"exp": object()}, key)
 
 
-def test_fast_constructor_matches_the_dataclass() -> None:
-    fast = _new_verified_token("t", {"a": 1}, {"b": 2}, 3, 4, None, "s", "i", None)
-    slow = VerifiedToken(
-        "t", MappingProxyType({"a": 1}), MappingProxyType({"b": 2}), 3, 4, None, "s", "i", None
+def test_verified_token_is_an_immutable_value(clock: FakeClock) -> None:
+    key = signing_key("RS256")
+    keys = KeySet([key.public_key])
+    token = valid_token(key)
+    verified = TokenVerifier(reference_options(), clock=clock).verify(token, keys)
+    rebuilt = VerifiedToken(
+        token=token,
+        header=MappingProxyType(dict(verified.header)),
+        claims=MappingProxyType(dict(verified.claims)),
+        exp=verified.exp,
+        iat=verified.iat,
+        nbf=verified.nbf,
+        sub=verified.sub,
+        sid=verified.sid,
+        azp=verified.azp,
     )
-    assert fast == slow
-    assert repr(fast) == repr(slow)
-    assert isinstance(fast.claims, MappingProxyType)
+    assert verified == rebuilt
+    assert isinstance(verified.header, MappingProxyType)
+    assert isinstance(verified.claims, MappingProxyType)
+    assert dict(verified.header) == {"alg": "RS256", "kid": key.kid, "typ": "JWT"}
+    with pytest.raises(AttributeError):
+        verified.sub = "user_2"  # type: ignore[misc]
 
 
 def test_algorithms_constant() -> None:

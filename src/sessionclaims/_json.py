@@ -130,45 +130,49 @@ def _check_no_surrogates(value: Any) -> None:
             stack.extend(item)
 
 
-def _decode(text: str) -> Any:
-    # Fast path: the C scanner itself, for a text without surrounding whitespace. Anything
-    # else (whitespace, trailing data, any error: the scanner signals some with
-    # StopIteration) goes through decode(), outside this handler, for its exact error.
-    if text[:1] in ("{", "["):
-        try:
-            value, end = _SCAN_ONCE(text, 0)
-        except StopIteration:
-            pass
-        else:
-            if end == len(text):
-                return value
-    return _DECODER.decode(text)
+def _text(data: object) -> str:
+    """The text of anything but ``bytes`` (which :func:`loads_strict` decodes itself)."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return _utf8(bytes(data))
+    if isinstance(data, str):
+        if data.startswith("\ufeff"):
+            _refuse("JSON must not start with a byte order mark")
+        if not data.isascii() and _SURROGATE_RE.search(data) is not None:
+            _refuse("JSON text contains a lone UTF-16 surrogate: it is not valid Unicode")
+        return data
+    raise JSONError(f"JSON must be bytes or str, not {type(data).__name__}")
+
+
+def _utf8(data: bytes) -> str:
+    if data.startswith(_BOM):
+        _refuse("JSON must not start with a byte order mark")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise JSONError(f"JSON is not valid UTF-8 (byte {exc.start})") from None
 
 
 def loads_strict(data: bytes | str, *, max_depth: int = 64) -> Any:
     """Parse one strict JSON text; raise :class:`JSONError` for anything refused (see module)."""
-    if type(data) is bytes:
-        raw = data
-        if raw.startswith(_BOM):
-            _refuse("JSON must not start with a byte order mark")
+    # bytes first and written out: every token header and payload takes this path.
+    if type(data) is bytes and not data.startswith(_BOM):
         try:
-            text = raw.decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise JSONError(f"JSON is not valid UTF-8 (byte {exc.start})") from None
-    elif isinstance(data, bytes | bytearray | memoryview):
-        return loads_strict(bytes(data), max_depth=max_depth)
-    elif isinstance(data, str):
-        text = data
-        if text.startswith("\ufeff"):
-            _refuse("JSON must not start with a byte order mark")
-        if not text.isascii() and _SURROGATE_RE.search(text) is not None:
-            _refuse("JSON text contains a lone UTF-16 surrogate: it is not valid Unicode")
     else:
-        raise JSONError(f"JSON must be bytes or str, not {type(data).__name__}")
+        text = _text(data)
     if text.count("[") + text.count("{") > max_depth:
         _check_depth(text, max_depth)
     try:
-        value = _decode(text)
+        # The decoder's C scanner itself; decode() only for what it cannot finish alone
+        # (surrounding whitespace, trailing data, nothing at all), for its exact error.
+        try:
+            value, end = _SCAN_ONCE(text, 0)
+        except StopIteration:
+            end = -1
+        if end != len(text):
+            value = _DECODER.decode(text)
     except JSONError:
         raise
     except json.JSONDecodeError as exc:

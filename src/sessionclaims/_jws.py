@@ -10,15 +10,18 @@ signature) and refuse with the same :class:`~sessionclaims._errors.TokenError` r
 
 from __future__ import annotations
 
+import binascii
 import functools
 import threading
 import time
+from binascii import a2b_base64
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NoReturn
 
 from cachetools import TTLCache
 
-from ._b64 import NOT_COMPACT, b64url_encode, decode_checked, is_canonical
+from ._b64 import LAST_CHARACTERS, PADDING, TO_STANDARD, b64url_encode
 from ._errors import TokenError
 from ._json import JSONError, dumps_compact, loads_strict
 from .keys import ALGORITHMS, KeySet, PublicKey, SigningKey
@@ -26,10 +29,14 @@ from .keys import ALGORITHMS, KeySet, PublicKey, SigningKey
 __all__ = ["decode_jws", "encode_token", "unverified_header"]
 
 _REFUSED_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "b64"})
-# Parsed headers of tokens whose signature verified, by their exact base64url bytes: every
-# token signed by one key has the same header, so a new token skips parsing it. Only
-# verified headers enter, so forged tokens cannot fill it; cleared when full. Read-only.
-_HEADERS: dict[bytes, dict[str, Any]] = {}
+
+# A header that passed every rule that does not depend on the verifier, with its read-only
+# view, its alg (one of ALGORITHMS) and its kid (None unless a string).
+_Header = tuple[dict[str, Any], Mapping[str, Any], str, str | None]
+# Such headers of tokens whose signature verified, by their exact base64 bytes: every token
+# signed by one key has the same header, so a new token skips decoding and checking it.
+# Only verified headers enter, so forged tokens cannot fill it; cleared when full.
+_HEADERS: dict[bytes, _Header] = {}
 _HEADERS_MAX = 256
 
 
@@ -37,36 +44,55 @@ def _refuse(reason: str, message: str) -> NoReturn:
     raise TokenError(reason, message)
 
 
-def _parse(token: str, max_token_bytes: int) -> tuple[list[bytes], dict[str, Any]]:
-    """Size, structure and header; nothing verified yet. Returns the three parts as bytes."""
+def _refuse_size(token: object, max_token_bytes: int) -> NoReturn:
+    """The reason a token failed the cheap first test (type, ASCII, length)."""
     if type(token) is not str:
         _refuse("token-malformed", f"a token must be a str, not {type(token).__name__}")
-    if not token.isascii():
-        if len(token.encode("utf-8", "surrogatepass")) > max_token_bytes:
-            _refuse("token-too-large", f"the token is larger than {max_token_bytes} bytes")
-        _refuse("token-malformed", "a token is ASCII: base64url parts joined by '.'")
-    if len(token) > max_token_bytes:
+    if len(token.encode("utf-8", "surrogatepass")) > max_token_bytes:
         _refuse("token-too-large", f"the token is larger than {max_token_bytes} bytes")
+    _refuse("token-malformed", "a token is ASCII: base64url parts joined by '.'")
+
+
+def _split(token: str, max_token_bytes: int) -> tuple[bytes, list[bytes]]:
+    """Size and structure: the token as bytes and its three parts in standard base64."""
+    if type(token) is not str or len(token) > max_token_bytes or not token.isascii():
+        _refuse_size(token, max_token_bytes)
     raw = token.encode("ascii")
-    parts = raw.split(b".")
-    if len(parts) != 3 or not parts[0] or raw.translate(None, NOT_COMPACT):
+    parts = raw.translate(TO_STANDARD).split(b".")
+    if len(parts) != 3 or not parts[0]:
         _refuse("token-malformed", "a token is three base64url parts (A-Za-z0-9_-) joined by '.'")
-    header = _HEADERS.get(parts[0])  # a header seen in a verified token: known canonical
-    if not (
-        (header is not None or is_canonical(parts[0]))
-        and is_canonical(parts[1])
-        and is_canonical(parts[2])
-    ):
+    return raw, parts
+
+
+def _decode_part(part: bytes) -> bytes:
+    """One part (already through TO_STANDARD): canonical length and last char, then decode."""
+    last = LAST_CHARACTERS[len(part) & 3]
+    if last is not None and part[-1] not in last:
         _refuse("token-malformed", "a part has an impossible length or non-zero trailing bits")
-    if header is not None:
-        return parts, header
     try:
-        header = loads_strict(decode_checked(parts[0]))
+        return a2b_base64(part + PADDING[len(part) & 3], strict_mode=True)
+    except binascii.Error:
+        _refuse("token-malformed", "a part is not base64url (A-Za-z0-9_-, no padding)")
+
+
+def _header(decoded: bytes) -> _Header:
+    """Parse a header and apply the rules that do not depend on the verifier."""
+    try:
+        header = loads_strict(decoded)
     except JSONError as exc:
         _refuse("token-malformed", f"header: {exc}")
     if type(header) is not dict:
         _refuse("token-malformed", "the header is not a JSON object")
-    return parts, header
+    if not _REFUSED_HEADERS.isdisjoint(header):
+        names = sorted(_REFUSED_HEADERS.intersection(header))
+        _refuse("token-header-not-allowed", f"header parameters {names} are not allowed")
+    if "crit" in header:
+        _refuse("token-critical-header-unsupported", "no critical header extension is supported")
+    alg = header.get("alg")
+    if type(alg) is not str or alg not in ALGORITHMS:
+        _refuse("token-algorithm-not-allowed", f"alg {alg!r} is not allowed")
+    kid = header.get("kid")
+    return header, MappingProxyType(header), alg, kid if type(kid) is str else None
 
 
 def unverified_header(token: str, *, max_token_bytes: int = 8192) -> dict[str, Any]:
@@ -74,36 +100,69 @@ def unverified_header(token: str, *, max_token_bytes: int = 8192) -> dict[str, A
 
     Raises ``TokenError`` (``token-too-large`` or ``token-malformed``) like :func:`decode_jws`.
     """
-    return dict(_parse(token, max_token_bytes)[1])
+    _, parts = _split(token, max_token_bytes)
+    known = _HEADERS.get(parts[0])
+    if known is not None:
+        return dict(known[0])
+    decoded = _decode_part(parts[0])
+    _decode_part(parts[1])
+    _decode_part(parts[2])
+    try:
+        header = loads_strict(decoded)
+    except JSONError as exc:
+        _refuse("token-malformed", f"header: {exc}")
+    if type(header) is not dict:
+        _refuse("token-malformed", "the header is not a JSON object")
+    return header
 
 
 def _decode(
     token: str, keys: KeySet, algorithms: frozenset[str], max_token_bytes: int
-) -> tuple[dict[str, Any], bytes, PublicKey]:
-    """The JWS layer: size, structure, header, alg/kid, signature; then the payload bytes."""
-    parts, header = _parse(token, max_token_bytes)
-    if not _REFUSED_HEADERS.isdisjoint(header):
-        names = sorted(_REFUSED_HEADERS.intersection(header))
-        _refuse("token-header-not-allowed", f"header parameters {names} are not allowed")
-    if "crit" in header:
-        _refuse("token-critical-header-unsupported", "no critical header extension is supported")
-    alg = header.get("alg")
-    if type(alg) is not str or alg not in algorithms:
+) -> tuple[Mapping[str, Any], bytes, PublicKey]:
+    """The JWS layer: size, structure, header, alg/kid, signature; then the payload bytes.
+
+    Returns the header as a read-only view. Every token seen for the first time comes
+    through here, so :func:`_split` and :func:`_decode_part` are written out.
+    """
+    if type(token) is not str or len(token) > max_token_bytes or not token.isascii():
+        _refuse_size(token, max_token_bytes)
+    raw = token.encode("ascii")
+    parts = raw.translate(TO_STANDARD).split(b".")
+    if len(parts) != 3 or not parts[0]:
+        _refuse("token-malformed", "a token is three base64url parts (A-Za-z0-9_-) joined by '.'")
+    header_b64, payload_b64, signature_b64 = parts
+    known = _HEADERS.get(header_b64)
+    header_bytes = b"" if known is not None else _decode_part(header_b64)
+    payload_end = len(payload_b64) & 3
+    signature_end = len(signature_b64) & 3
+    last = LAST_CHARACTERS[payload_end]
+    if last is not None and payload_b64[-1] not in last:
+        _refuse("token-malformed", "a part has an impossible length or non-zero trailing bits")
+    last = LAST_CHARACTERS[signature_end]
+    if last is not None and signature_b64[-1] not in last:
+        _refuse("token-malformed", "a part has an impossible length or non-zero trailing bits")
+    try:
+        payload = a2b_base64(payload_b64 + PADDING[payload_end], strict_mode=True)
+        signature = a2b_base64(signature_b64 + PADDING[signature_end], strict_mode=True)
+    except binascii.Error:
+        _refuse("token-malformed", "a part is not base64url (A-Za-z0-9_-, no padding)")
+    header, view, alg, kid = known if known is not None else _header(header_bytes)
+    if alg not in algorithms:
         _refuse("token-algorithm-not-allowed", f"alg {alg!r} is not allowed")
-    kid = header.get("kid")
-    key = keys.get(kid) if type(kid) is str else None
+    key = keys.get(kid) if kid is not None else None
     if key is None:
-        _refuse("token-unknown-key", f"no key with kid {kid!r}")
+        shown = f"no key with kid {kid!r}" if kid is not None else "the header names no key (kid)"
+        _refuse("token-unknown-key", shown)
     if key.alg != alg:
         _refuse("token-algorithm-not-allowed", f"alg {alg!r} is not the alg of key {kid!r}")
-    header_b64, payload_b64, signature_b64 = parts
-    if not key.verify(decode_checked(signature_b64), b"%b.%b" % (header_b64, payload_b64)):
+    # The signing input is the token's own bytes up to the second dot.
+    if not key.verify(signature, raw[: len(header_b64) + len(payload_b64) + 1]):
         _refuse("token-invalid-signature", "the signature does not verify")
-    if header_b64 not in _HEADERS:
+    if known is None:
         if len(_HEADERS) >= _HEADERS_MAX:
             _HEADERS.clear()
-        _HEADERS[header_b64] = header
-    return header, decode_checked(payload_b64), key
+        _HEADERS[header_b64] = header, view, alg, kid
+    return view, payload, key
 
 
 def decode_jws(

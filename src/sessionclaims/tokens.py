@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from cachetools import FIFOCache
 
@@ -160,76 +160,53 @@ class VerifyOptions:
             raise ConfigurationError("max_token_bytes must be a positive integer")
 
 
-@dataclass(frozen=True, slots=True)
-class VerifiedToken:
-    """A token that passed every check. ``header`` and ``claims`` are read-only views.
+class VerifiedToken(NamedTuple):
+    """A token that passed every check: an immutable value. ``header`` and ``claims`` are
+    read-only views.
 
     Nested values inside ``claims`` are shared with the verified-token cache: never mutate
     them.
     """
 
+    #: The exact token string.
     token: str
+    #: Its JOSE header (``alg``, ``kid``, ``typ``...).
     header: Mapping[str, Any]
+    #: Every claim of the payload.
     claims: Mapping[str, Any]
+    #: ``exp``, ``iat`` and ``nbf`` (None when absent): integer seconds since the epoch.
     exp: int
     iat: int
     nbf: int | None
+    #: ``sub``, ``sid`` and ``azp`` when present.
     sub: str | None
     sid: str | None
     azp: str | None
 
 
-# The frozen dataclass __init__ sets each field through object.__setattr__; on the cold
-# path that costs twice as much as calling the slot descriptors directly, as this does.
-_SET_TOKEN, _SET_HEADER, _SET_CLAIMS, _SET_EXP, _SET_IAT, _SET_NBF, _SET_SUB, _SET_SID, _SET_AZP = (
-    vars(VerifiedToken)[name].__set__ for name in VerifiedToken.__slots__
-)
-
-
-def _new_verified_token(
-    token: str,
-    header: dict[str, Any],
-    claims: dict[str, Any],
-    exp: int,
-    iat: int,
-    nbf: int | None,
-    sub: str | None,
-    sid: str | None,
-    azp: str | None,
-) -> VerifiedToken:
-    """``VerifiedToken(...)`` with read-only views of header and claims, built faster."""
-    verified: VerifiedToken = object.__new__(VerifiedToken)
-    _SET_TOKEN(verified, token)
-    _SET_HEADER(verified, MappingProxyType(header))
-    _SET_CLAIMS(verified, MappingProxyType(claims))
-    _SET_EXP(verified, exp)
-    _SET_IAT(verified, iat)
-    _SET_NBF(verified, nbf)
-    _SET_SUB(verified, sub)
-    _SET_SID(verified, sid)
-    _SET_AZP(verified, azp)
-    return verified
-
-
 # A cache entry: the verified token, the key that verified it, and the precomputed bounds
 # of the checks that run on every hit (time passes; the transport changes).
 _Entry = tuple[VerifiedToken, PublicKey, int, int | None, int, bool]
+_make_verified = VerifiedToken._make
 
 
 class TokenVerifier:
     """Verifies session tokens against :class:`VerifyOptions`, remembering verified ones.
 
     The cache is a bounded ``cachetools.FIFOCache`` (``cache_size`` entries, 0 disables it)
-    keyed by the exact token string. A hit costs a dictionary lookup plus the checks that
-    depend on the request: the key that verified the token must still be in the key set,
-    the cookie/azp rule, and the time checks; signature, parsing and issuer are skipped. An
-    entry is never served at or after ``exp + leeway``: the hit that finds it expired
-    evicts it. Refusals are never cached.
+    keyed by the exact token string. A hit costs a dictionary lookup
+    plus the checks that depend on the request: the key that verified the token must still
+    be in the key set, the cookie/azp rule, and the time checks; signature, parsing and
+    issuer are skipped. An entry is never served at or after ``exp + leeway``: the hit that
+    finds it expired evicts it. Refusals are never cached.
 
     FIFO rather than LRU or TLRU: reads reorder nothing, so hits are lock-free and cost
     about a microsecond (a TLRUCache lookup alone costs 2-3 µs), and since tokens are
     short-lived the oldest inserted is nearly always the nearest to expiry. Writes take a
-    lock, so one verifier may be shared by threads.
+    lock, so one verifier may be shared by threads. (Not the plain ``cachetools.Cache``,
+    although its dict also evicts the first inserted: once full, every eviction scans the
+    dict's deleted slots from the front, which makes an insertion cost about 4 µs instead
+    of FIFOCache's 1.6 µs.)
     """
 
     def __init__(
@@ -267,8 +244,12 @@ class TokenVerifier:
         ``from_cookie`` is True for a token read from a cookie: then, when authorized
         parties are configured, a token without ``azp`` is refused (CSRF defence).
         """
-        entry = self._cache.get(token) if type(token) is str else None
-        if entry is None:
+        cache = self._cache
+        if type(token) is not str or token not in cache:
+            return self._verify_cold(token, keys, from_cookie)
+        try:
+            entry = cache[token]
+        except KeyError:  # evicted by another thread since the line above
             return self._verify_cold(token, keys, from_cookie)
         verified, key, _, _, _, _ = entry
         found = keys.get(key.kid)
@@ -310,39 +291,32 @@ class TokenVerifier:
         if minted is None:
             _refuse("token-unknown-key", "remember() only takes tokens this process just signed")
         key, header, claims = minted  # what encode_token serialized: no need to parse it back
-        return self._accept_claims(token, dict(header), dict(claims), key, False)
+        return self._accept(token, MappingProxyType(dict(header)), dict(claims), key, False)
 
     def _verify_cold(self, token: str, keys: KeySet, from_cookie: bool) -> VerifiedToken:
         options = self.options
         header, payload, key = _decode(token, keys, options.algorithms, options.max_token_bytes)
-        return self._accept(token, header, payload, key, from_cookie)
-
-    def _accept(
-        self,
-        token: str,
-        header: dict[str, Any],
-        payload: bytes,
-        key: PublicKey,
-        from_cookie: bool,
-    ) -> VerifiedToken:
-        """Payload, claims, issuer, azp and times of a token whose signature is trusted."""
         try:
             claims = loads_strict(payload)
         except JSONError as exc:
             _refuse("token-malformed", f"payload: {exc}")
         if type(claims) is not dict:
             _refuse("token-malformed", "the payload is not a JSON object")
-        return self._accept_claims(token, header, claims, key, from_cookie)
+        return self._accept(token, header, claims, key, from_cookie)
 
-    def _accept_claims(
+    def _accept(
         self,
         token: str,
-        header: dict[str, Any],
+        header: Mapping[str, Any],
         claims: dict[str, Any],
         key: PublicKey,
         from_cookie: bool,
     ) -> VerifiedToken:
-        """Claims, issuer, azp and times of a token whose signature and payload are trusted."""
+        """Claims, issuer, azp and times of a token whose signature and payload are trusted.
+
+        Every token verified for the first time comes through here, so the checks of
+        :meth:`_check_request` are written out rather than called.
+        """
         options = self.options
         if not self._required <= claims.keys():
             missing = [name for name in options.required_claims if name not in claims]
@@ -374,24 +348,32 @@ class TokenVerifier:
         parties = options.authorized_parties
         if parties is not None and azp is not None and azp not in parties:
             _refuse("token-invalid-authorized-party", "azp is not an authorized party")
+        needs_azp_for_cookie = parties is not None and azp is None
+        if from_cookie and needs_azp_for_cookie:
+            _refuse("token-invalid-authorized-party", "a cookie token must carry azp")
         leeway = options.leeway
-        verified = _new_verified_token(token, header, claims, exp, iat, nbf, sub, sid, azp)
-        entry: _Entry = (
-            verified,
-            key,
-            exp + leeway,
-            None if nbf is None else nbf - leeway,
-            iat - leeway,
-            parties is not None and azp is None,
+        now = self._clock()
+        if now >= exp + leeway:
+            _refuse("token-expired", "the token has expired")
+        if nbf is not None and now < nbf - leeway:
+            _refuse("token-not-active-yet", "the token is not valid yet (nbf)")
+        if now < iat - leeway:
+            _refuse("token-iat-in-the-future", "the token was issued in the future (iat)")
+        verified = _make_verified(
+            (token, header, MappingProxyType(claims), exp, iat, nbf, sub, sid, azp)
         )
-        self._check_request(token, entry, from_cookie)
         if self._cache_enabled:
-            self._remember(token, entry)
+            entry: _Entry = (
+                verified,
+                key,
+                exp + leeway,
+                None if nbf is None else nbf - leeway,
+                iat - leeway,
+                needs_azp_for_cookie,
+            )
+            with self._lock:
+                self._cache[token] = entry
         return verified
-
-    def _remember(self, token: str, entry: _Entry) -> None:
-        with self._lock:
-            self._cache[token] = entry
 
     def _evict(self, token: str) -> None:
         with self._lock:
