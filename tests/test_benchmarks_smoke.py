@@ -279,3 +279,15 @@ def test_process_scenarios_run_on_a_tiny_configuration(tmp_path: Path) -> None:
     assert len(p5) == 3  # bare, ours, the A/A control
     assert all(row["value"] > 0 for row in p5)
     assert sum(row["ours"] for row in p5) == 1
+
+
+def test_instruction_count_child_verifies_what_it_counts(tmp_path: Path) -> None:
+    """The callgrind tool's child (valgrind itself is not needed for this) runs each mode."""
+    from benchmarks import instructions
+
+    tokens = tmp_path / "tokens.json"
+    instructions._sign("ES256", tokens)
+    cached = {mode: instructions._child(mode, tokens, 5) for mode in instructions.MODES}
+    # raw caches only its warm-up token; ours adds the five; the full cache stays full.
+    assert cached == {"raw": 1, "ours": 6, "ours-full": instructions._FULL_CACHE}
+    assert instructions.main(["--child", "ours-full", str(tokens), "3"]) == 0

@@ -75,14 +75,20 @@ def _decode_part(part: bytes) -> bytes:
         _refuse("token-malformed", "a part is not base64url (A-Za-z0-9_-, no padding)")
 
 
+def _json_object(decoded: bytes, part: str) -> dict[str, Any]:
+    """A decoded header or payload as a strict JSON object; ``token-malformed`` otherwise."""
+    try:
+        value = loads_strict(decoded)
+    except JSONError as exc:
+        _refuse("token-malformed", f"{part}: {exc}")
+    if type(value) is not dict:
+        _refuse("token-malformed", f"the {part} is not a JSON object")
+    return value
+
+
 def _header(decoded: bytes) -> _Header:
     """Parse a header and apply the rules that do not depend on the verifier."""
-    try:
-        header = loads_strict(decoded)
-    except JSONError as exc:
-        _refuse("token-malformed", f"header: {exc}")
-    if type(header) is not dict:
-        _refuse("token-malformed", "the header is not a JSON object")
+    header = _json_object(decoded, "header")
     if not _REFUSED_HEADERS.isdisjoint(header):
         names = sorted(_REFUSED_HEADERS.intersection(header))
         _refuse("token-header-not-allowed", f"header parameters {names} are not allowed")
@@ -107,13 +113,7 @@ def unverified_header(token: str, *, max_token_bytes: int = 8192) -> dict[str, A
     decoded = _decode_part(parts[0])
     _decode_part(parts[1])
     _decode_part(parts[2])
-    try:
-        header = loads_strict(decoded)
-    except JSONError as exc:
-        _refuse("token-malformed", f"header: {exc}")
-    if type(header) is not dict:
-        _refuse("token-malformed", "the header is not a JSON object")
-    return header
+    return _json_object(decoded, "header")
 
 
 def _decode(
@@ -121,31 +121,15 @@ def _decode(
 ) -> tuple[Mapping[str, Any], bytes, PublicKey]:
     """The JWS layer: size, structure, header, alg/kid, signature; then the payload bytes.
 
-    Returns the header as a read-only view. Every token seen for the first time comes
-    through here, so :func:`_split` and :func:`_decode_part` are written out.
+    Returns the header as a read-only view. The structure of every part (alphabet, length,
+    last character) is checked before the header is parsed, so that a malformed token is
+    ``token-malformed`` whatever its header says.
     """
-    if type(token) is not str or len(token) > max_token_bytes or not token.isascii():
-        _refuse_size(token, max_token_bytes)
-    raw = token.encode("ascii")
-    parts = raw.translate(TO_STANDARD).split(b".")
-    if len(parts) != 3 or not parts[0]:
-        _refuse("token-malformed", "a token is three base64url parts (A-Za-z0-9_-) joined by '.'")
-    header_b64, payload_b64, signature_b64 = parts
+    raw, (header_b64, payload_b64, signature_b64) = _split(token, max_token_bytes)
     known = _HEADERS.get(header_b64)
     header_bytes = b"" if known is not None else _decode_part(header_b64)
-    payload_end = len(payload_b64) & 3
-    signature_end = len(signature_b64) & 3
-    last = LAST_CHARACTERS[payload_end]
-    if last is not None and payload_b64[-1] not in last:
-        _refuse("token-malformed", "a part has an impossible length or non-zero trailing bits")
-    last = LAST_CHARACTERS[signature_end]
-    if last is not None and signature_b64[-1] not in last:
-        _refuse("token-malformed", "a part has an impossible length or non-zero trailing bits")
-    try:
-        payload = a2b_base64(payload_b64 + PADDING[payload_end], strict_mode=True)
-        signature = a2b_base64(signature_b64 + PADDING[signature_end], strict_mode=True)
-    except binascii.Error:
-        _refuse("token-malformed", "a part is not base64url (A-Za-z0-9_-, no padding)")
+    payload = _decode_part(payload_b64)
+    signature = _decode_part(signature_b64)
     header, view, alg, kid = known if known is not None else _header(header_bytes)
     if alg not in algorithms:
         _refuse("token-algorithm-not-allowed", f"alg {alg!r} is not allowed")

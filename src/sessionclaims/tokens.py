@@ -37,11 +37,11 @@ from typing import Any, NamedTuple
 from cachetools import FIFOCache
 
 from ._errors import ConfigurationError
-from ._json import JSONError, loads_strict
 from ._jws import (
     _MINTED,
     _MINTED_LOCK,
     _decode,
+    _json_object,
     _refuse,
     decode_jws,
     encode_token,
@@ -296,13 +296,7 @@ class TokenVerifier:
     def _verify_cold(self, token: str, keys: KeySet, from_cookie: bool) -> VerifiedToken:
         options = self.options
         header, payload, key = _decode(token, keys, options.algorithms, options.max_token_bytes)
-        try:
-            claims = loads_strict(payload)
-        except JSONError as exc:
-            _refuse("token-malformed", f"payload: {exc}")
-        if type(claims) is not dict:
-            _refuse("token-malformed", "the payload is not a JSON object")
-        return self._accept(token, header, claims, key, from_cookie)
+        return self._accept(token, header, _json_object(payload, "payload"), key, from_cookie)
 
     def _accept(
         self,
