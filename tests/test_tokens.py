@@ -221,19 +221,21 @@ def test_algorithm_allowlist_subset(clock: FakeClock) -> None:
     )
 
 
+class _EvictedOnRead(FIFOCache[str, Any]):
+    """A cache whose entry another thread evicts between the membership test and the read."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self:
+            del self[key]  # what a concurrent insertion at capacity does
+        return super().__getitem__(key)
+
+
 def test_a_hit_evicted_by_another_thread_is_verified_again(clock: FakeClock) -> None:
     """Between the membership test and the lookup another thread may evict the entry."""
-
-    class EvictedOnRead(FIFOCache[str, Any]):
-        def __getitem__(self, key: str) -> Any:
-            if key in self:
-                del self[key]  # what a concurrent insertion at capacity does
-            return super().__getitem__(key)
-
     key = signing_key("ES256")
     keys = KeySet([key.public_key])
     checker = verifier(clock)
-    checker._cache = EvictedOnRead(maxsize=16)
+    checker._cache = _EvictedOnRead(maxsize=16)
     token = valid_token(key)
     first = checker.verify(token, keys)
     assert checker.cache_len == 1
@@ -438,6 +440,32 @@ def test_remember_caches_a_freshly_minted_token(clock: FakeClock) -> None:
     assert checker.remember(token) is remembered
 
 
+def test_remember_survives_an_eviction_by_another_thread(clock: FakeClock) -> None:
+    key = signing_key("ES256")
+    checker = verifier(clock)
+    checker._cache = _EvictedOnRead(maxsize=16)
+    token = encode_token(valid_claims(), key)
+    first = checker.remember(token)
+    assert checker.cache_len == 1
+    assert checker.remember(token) == first  # found, evicted, then accepted again
+    assert checker.cache_len == 1
+
+
+def test_refusals_quote_hostile_header_values_briefly(clock: FakeClock) -> None:
+    key = signing_key("ES256")
+    keys = KeySet([key.public_key])
+    claims = valid_claims(now=NOW)
+    for header, reason in (
+        ({"alg": "A" * 5000, "kid": key.kid}, "token-algorithm-not-allowed"),
+        ({"alg": "ES256", "kid": "k" * 5000}, "token-unknown-key"),
+    ):
+        with pytest.raises(TokenError) as caught:
+            verifier(clock).verify(sign(header, claims, key), keys)
+        assert caught.value.reason == reason
+        assert len(str(caught.value)) < 200
+        assert "..." in str(caught.value)
+
+
 def test_remember_refuses_tokens_it_did_not_mint(clock: FakeClock) -> None:
     key = signing_key("ES256")
     checker = verifier(clock)
@@ -521,6 +549,27 @@ def test_unverified_header() -> None:
     assert header == {"alg": "EdDSA", "kid": key.kid, "typ": "JWT"}
     assert reason_of(lambda: unverified_header("a.b")) == "token-malformed"
     assert reason_of(lambda: unverified_header("x" * 9000)) == "token-too-large"
+
+
+@pytest.mark.parametrize("alg", ALGS)
+def test_unverified_header_checks_every_part_even_for_a_known_header(
+    alg: str, clock: FakeClock
+) -> None:
+    """A header seen in a verified token skips its own parsing, never the other parts'."""
+    key = signing_key(alg)
+    structural = [
+        forged
+        for forged in forged_tokens(key)
+        if forged.reason in {"token-malformed", "token-too-large"}
+        and not forged.name.startswith(("header-", "payload-"))
+    ]
+    assert len(structural) > 20
+    for warm in (False, True):
+        if warm:  # the valid token's header enters the verified-header cache
+            verifier(clock).verify(valid_token(key), KeySet([key.public_key]))
+        for forged in structural:
+            refused = reason_of(lambda t=forged.token: unverified_header(t))
+            assert refused == forged.reason, (forged.name, warm)
 
 
 @pytest.mark.parametrize("alg", ALGS)

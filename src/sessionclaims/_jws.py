@@ -44,6 +44,12 @@ def _refuse(reason: str, message: str) -> NoReturn:
     raise TokenError(reason, message)
 
 
+def _shown(value: object) -> str:
+    """A header value for an error message: its repr, at most 64 characters (it is input)."""
+    text = repr(value)
+    return text if len(text) <= 64 else text[:61] + "..."
+
+
 def _refuse_size(token: object, max_token_bytes: int) -> NoReturn:
     """The reason a token failed the cheap first test (type, ASCII, length)."""
     if type(token) is not str:
@@ -96,7 +102,7 @@ def _header(decoded: bytes) -> _Header:
         _refuse("token-critical-header-unsupported", "no critical header extension is supported")
     alg = header.get("alg")
     if type(alg) is not str or alg not in ALGORITHMS:
-        _refuse("token-algorithm-not-allowed", f"alg {alg!r} is not allowed")
+        _refuse("token-algorithm-not-allowed", f"alg {_shown(alg)} is not allowed")
     kid = header.get("kid")
     return header, MappingProxyType(header), alg, kid if type(kid) is str else None
 
@@ -106,14 +112,13 @@ def unverified_header(token: str, *, max_token_bytes: int = 8192) -> dict[str, A
 
     Raises ``TokenError`` (``token-too-large`` or ``token-malformed``) like :func:`decode_jws`.
     """
-    _, parts = _split(token, max_token_bytes)
-    known = _HEADERS.get(parts[0])
-    if known is not None:
-        return dict(known[0])
-    decoded = _decode_part(parts[0])
-    _decode_part(parts[1])
-    _decode_part(parts[2])
-    return _json_object(decoded, "header")
+    _, (header_b64, payload_b64, signature_b64) = _split(token, max_token_bytes)
+    # Every part's structure, as in _decode, whether or not the header is a known one.
+    decoded = _decode_part(header_b64)
+    _decode_part(payload_b64)
+    _decode_part(signature_b64)
+    known = _HEADERS.get(header_b64)
+    return dict(known[0]) if known is not None else _json_object(decoded, "header")
 
 
 def _decode(
@@ -132,13 +137,13 @@ def _decode(
     signature = _decode_part(signature_b64)
     header, view, alg, kid = known if known is not None else _header(header_bytes)
     if alg not in algorithms:
-        _refuse("token-algorithm-not-allowed", f"alg {alg!r} is not allowed")
+        _refuse("token-algorithm-not-allowed", f"alg {_shown(alg)} is not allowed")
     key = keys.get(kid) if kid is not None else None
     if key is None:
-        shown = f"no key with kid {kid!r}" if kid is not None else "the header names no key (kid)"
-        _refuse("token-unknown-key", shown)
+        named = f"no key with kid {_shown(kid)}" if kid is not None else "the header names no kid"
+        _refuse("token-unknown-key", named)
     if key.alg != alg:
-        _refuse("token-algorithm-not-allowed", f"alg {alg!r} is not the alg of key {kid!r}")
+        _refuse("token-algorithm-not-allowed", f"alg {alg!r} is not the alg of key {_shown(kid)}")
     # The signing input is the token's own bytes up to the second dot.
     if not key.verify(signature, raw[: len(header_b64) + len(payload_b64) + 1]):
         _refuse("token-invalid-signature", "the signature does not verify")

@@ -174,7 +174,8 @@ class VerifiedToken(NamedTuple):
     header: Mapping[str, Any]
     #: Every claim of the payload.
     claims: Mapping[str, Any]
-    #: ``exp``, ``iat`` and ``nbf`` (None when absent): integer seconds since the epoch.
+    #: ``exp``, ``iat`` and ``nbf``: integer seconds since the epoch; only ``nbf`` may be
+    #: absent (None).
     exp: int
     iat: int
     nbf: int | None
@@ -283,9 +284,12 @@ class TokenVerifier:
         request can ever reach the cache this way. The claim policy and time checks still
         run; a token already cached is returned as is.
         """
-        cached = self._cache.get(token)
-        if cached is not None:
-            return cached[0]
+        cache = self._cache
+        if token in cache:
+            try:
+                return cache[token][0]
+            except KeyError:  # evicted by another thread since the line above
+                pass
         with _MINTED_LOCK:
             minted = _MINTED.get(token)
         if minted is None:
