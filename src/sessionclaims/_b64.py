@@ -8,7 +8,7 @@ be altered without touching its signature.
 The checks are done with ``bytes.translate``, strict ``binascii``, a compiled regular
 expression and set lookups, never with a Python loop over the characters: they sit on the
 path of every token verified. The token path (:mod:`._jws`) translates a whole token once
-with :data:`TO_STANDARD` and checks each part with :data:`LAST_CHARACTERS` and
+with :data:`TO_STANDARD` and checks each part with :func:`is_canonical` and
 :data:`PADDING`; :func:`b64url_decode` checks and decodes one ``str`` value.
 """
 
@@ -67,16 +67,10 @@ def is_canonical(segment: bytes) -> bool:
     """Whether ``segment`` (already known to use the alphabet) has a valid length and last char.
 
     A length of 1 modulo 4 cannot encode whole bytes; for lengths of 2 or 3 modulo 4 the
-    last character must not carry bits beyond the encoded bytes.
+    last character must not carry bits beyond the encoded bytes (:data:`LAST_CHARACTERS`).
     """
-    remainder = len(segment) & 3
-    if remainder == 0:
-        return True
-    if remainder == 2:
-        return segment[-1] in _LAST_OF_2
-    if remainder == 3:
-        return segment[-1] in _LAST_OF_3
-    return False
+    last = LAST_CHARACTERS[len(segment) & 3]
+    return last is None or segment[-1] in last
 
 
 def b64url_decode(value: str | bytes) -> bytes:

@@ -131,7 +131,7 @@ def _check_no_surrogates(value: Any) -> None:
 
 
 def _text(data: object) -> str:
-    """The text of anything but ``bytes`` (which :func:`loads_strict` decodes itself)."""
+    """The text of anything but ``bytes`` (:func:`_utf8`, the path of every token)."""
     if isinstance(data, bytes | bytearray | memoryview):
         return _utf8(bytes(data))
     if isinstance(data, str):
@@ -154,14 +154,7 @@ def _utf8(data: bytes) -> str:
 
 def loads_strict(data: bytes | str, *, max_depth: int = 64) -> Any:
     """Parse one strict JSON text; raise :class:`JSONError` for anything refused (see module)."""
-    # bytes first and written out: every token header and payload takes this path.
-    if type(data) is bytes and not data.startswith(_BOM):
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise JSONError(f"JSON is not valid UTF-8 (byte {exc.start})") from None
-    else:
-        text = _text(data)
+    text = _utf8(data) if type(data) is bytes else _text(data)
     if text.count("[") + text.count("{") > max_depth:
         _check_depth(text, max_depth)
     try:

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 from cachetools import TTLCache
 
-from ._b64 import LAST_CHARACTERS, PADDING, TO_STANDARD, b64url_encode
+from ._b64 import PADDING, TO_STANDARD, b64url_encode, is_canonical
 from ._errors import TokenError
 from ._json import JSONError, dumps_compact, loads_strict
 from .keys import ALGORITHMS, KeySet, PublicKey, SigningKey
@@ -72,8 +72,7 @@ def _split(token: str, max_token_bytes: int) -> tuple[bytes, list[bytes]]:
 
 def _decode_part(part: bytes) -> bytes:
     """One part (already through TO_STANDARD): canonical length and last char, then decode."""
-    last = LAST_CHARACTERS[len(part) & 3]
-    if last is not None and part[-1] not in last:
+    if not is_canonical(part):
         _refuse("token-malformed", "a part has an impossible length or non-zero trailing bits")
     try:
         return a2b_base64(part + PADDING[len(part) & 3], strict_mode=True)

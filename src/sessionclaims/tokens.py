@@ -195,11 +195,11 @@ class TokenVerifier:
     """Verifies session tokens against :class:`VerifyOptions`, remembering verified ones.
 
     The cache is a bounded ``cachetools.FIFOCache`` (``cache_size`` entries, 0 disables it)
-    keyed by the exact token string. A hit costs a dictionary lookup
-    plus the checks that depend on the request: the key that verified the token must still
-    be in the key set, the cookie/azp rule, and the time checks; signature, parsing and
-    issuer are skipped. An entry is never served at or after ``exp + leeway``: the hit that
-    finds it expired evicts it. Refusals are never cached.
+    keyed by the exact token string. A hit costs a dictionary lookup plus the checks that
+    depend on the request: the key that verified the token must still be in the key set,
+    the cookie/azp rule, and the time checks; signature, parsing and issuer are skipped. An
+    entry is never served at or after ``exp + leeway``: the hit that finds it expired
+    evicts it. Refusals are never cached.
 
     FIFO rather than LRU or TLRU: reads reorder nothing, so hits are lock-free and cost
     about a microsecond (a TLRUCache lookup alone costs 2-3 µs), and since tokens are
@@ -245,12 +245,8 @@ class TokenVerifier:
         ``from_cookie`` is True for a token read from a cookie: then, when authorized
         parties are configured, a token without ``azp`` is refused (CSRF defence).
         """
-        cache = self._cache
-        if type(token) is not str or token not in cache:
-            return self._verify_cold(token, keys, from_cookie)
-        try:
-            entry = cache[token]
-        except KeyError:  # evicted by another thread since the line above
+        entry = self._cached(token)
+        if entry is None:
             return self._verify_cold(token, keys, from_cookie)
         verified, key, _, _, _, _ = entry
         found = keys.get(key.kid)
@@ -260,6 +256,16 @@ class TokenVerifier:
             return self._verify_cold(token, keys, from_cookie)
         self._check_request(token, entry, from_cookie)
         return verified
+
+    def _cached(self, token: object) -> _Entry | None:
+        """The cache entry of ``token``, or None. One membership test when it is absent."""
+        cache = self._cache
+        if type(token) is not str or token not in cache:
+            return None
+        try:
+            return cache[token]
+        except KeyError:  # evicted by another thread since the line above
+            return None
 
     def _check_request(self, token: str, entry: _Entry, from_cookie: bool) -> None:
         """The checks that run on every verification, cached or not: azp/cookie, then times."""
@@ -284,12 +290,9 @@ class TokenVerifier:
         request can ever reach the cache this way. The claim policy and time checks still
         run; a token already cached is returned as is.
         """
-        cache = self._cache
-        if token in cache:
-            try:
-                return cache[token][0]
-            except KeyError:  # evicted by another thread since the line above
-                pass
+        cached = self._cached(token)
+        if cached is not None:
+            return cached[0]
         with _MINTED_LOCK:
             minted = _MINTED.get(token)
         if minted is None:
@@ -310,11 +313,7 @@ class TokenVerifier:
         key: PublicKey,
         from_cookie: bool,
     ) -> VerifiedToken:
-        """Claims, issuer, azp and times of a token whose signature and payload are trusted.
-
-        Every token verified for the first time comes through here, so the checks of
-        :meth:`_check_request` are written out rather than called.
-        """
+        """Claims, issuer, azp and times of a token whose signature and payload are trusted."""
         options = self.options
         if not self._required <= claims.keys():
             missing = [name for name in options.required_claims if name not in claims]
@@ -346,29 +345,20 @@ class TokenVerifier:
         parties = options.authorized_parties
         if parties is not None and azp is not None and azp not in parties:
             _refuse("token-invalid-authorized-party", "azp is not an authorized party")
-        needs_azp_for_cookie = parties is not None and azp is None
-        if from_cookie and needs_azp_for_cookie:
-            _refuse("token-invalid-authorized-party", "a cookie token must carry azp")
         leeway = options.leeway
-        now = self._clock()
-        if now >= exp + leeway:
-            _refuse("token-expired", "the token has expired")
-        if nbf is not None and now < nbf - leeway:
-            _refuse("token-not-active-yet", "the token is not valid yet (nbf)")
-        if now < iat - leeway:
-            _refuse("token-iat-in-the-future", "the token was issued in the future (iat)")
         verified = _make_verified(
             (token, header, MappingProxyType(claims), exp, iat, nbf, sub, sid, azp)
         )
+        entry: _Entry = (
+            verified,
+            key,
+            exp + leeway,
+            None if nbf is None else nbf - leeway,
+            iat - leeway,
+            parties is not None and azp is None,
+        )
+        self._check_request(token, entry, from_cookie)
         if self._cache_enabled:
-            entry: _Entry = (
-                verified,
-                key,
-                exp + leeway,
-                None if nbf is None else nbf - leeway,
-                iat - leeway,
-                needs_azp_for_cookie,
-            )
             with self._lock:
                 self._cache[token] = entry
         return verified
