@@ -1,0 +1,226 @@
+"""Databases written by release 0.1.0 open with this code: every row kept, old tokens valid.
+
+The fixtures in ``tests/upgrade/`` were written once by 0.1.0 (``tests/upgrade/generate.py``
+says how); they are never regenerated. Each test opens a copy with the current code —
+which applies every migration since schema version 1 — and compares with what 0.1.0
+stored and answered. A migration that changes stored values must say so here, in
+``expected_rows``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sessionclaims import Backend, SessionClaimsMiddleware, SessionNotActive, TokenError
+from sessionclaims.stores import open_store
+
+from .conftest import FakeClock
+from .full_mode import bearer, client, make_app
+from .stores.conftest import POSTGRES_URL, postgres_schema, require_postgres
+
+pytestmark = pytest.mark.anyio
+
+HERE = Path(__file__).parent / "upgrade"
+SIDECAR: dict[str, Any] = json.loads((HERE / "v0.1.0.json").read_text(encoding="utf-8"))
+
+# The tables and columns of schema version 1, with each table's primary key first.
+V1_TABLES: dict[str, tuple[str, ...]] = {
+    "users": (
+        "id",
+        "external_id",
+        "created_at",
+        "updated_at",
+        "public_metadata",
+        "private_metadata",
+        "unsafe_metadata",
+        "version",
+    ),
+    "sessions": (
+        "id",
+        "user_id",
+        "status",
+        "created_at",
+        "expire_at",
+        "last_active_at",
+        "refresh_hash",
+        "origin",
+    ),
+    "sign_ups": ("id", "status", "unsafe_metadata", "created_at", "user_id"),
+    "signing_keys": ("kid", "alg", "private_key", "public_jwk", "created_at", "retire_at"),
+    "changes": ("seq", "kind", "user_id", "session_id", "version", "created_at"),
+}
+
+Rows = dict[str, dict[Any, tuple[Any, ...]]]
+
+
+@dataclass
+class Fixture:
+    """One 0.1.0 database, restored where the current code can open it."""
+
+    name: str
+    facts: dict[str, Any]
+    url: str
+    schema: str | None = None  # PostgreSQL only
+
+    def store(self) -> Any:
+        if self.schema is None:
+            return open_store(self.url)
+        return open_store(self.url, schema=self.schema, min_size=1, max_size=2, timeout=5.0)
+
+    def backend(self, clock: FakeClock) -> Backend:
+        settings = dict(SIDECAR["settings"], poll_interval=0.05)
+        if self.facts["key_encryption_secret"]:
+            settings["key_encryption_secret"] = self.facts["key_encryption_secret"]
+        return Backend(self.url, clock=clock, store=self.store(), **settings)
+
+    def raw_rows(self) -> Rows:
+        """Every stored value of the version-1 columns, read with the database's own
+        driver (no sessionclaims code in between)."""
+        rows: Rows = {}
+        if self.schema is None:
+            conn = sqlite3.connect(self.url.removeprefix("sqlite:///"))
+            try:
+                for table, columns in V1_TABLES.items():
+                    found = conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()
+                    rows[table] = {row[0]: tuple(row) for row in found}
+            finally:
+                conn.close()
+            return rows
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL) as pg:
+            for table, columns in V1_TABLES.items():
+                cursor = pg.execute(f'SELECT {", ".join(columns)} FROM "{self.schema}".{table}')
+                rows[table] = {row[0]: tuple(_plain(v) for v in row) for row in cursor}
+        return rows
+
+
+def _plain(value: Any) -> Any:
+    return bytes(value) if isinstance(value, memoryview) else value
+
+
+def restore_postgres(schema: str) -> None:
+    """Load the plain-SQL dump into ``schema`` (the dump names its schema ``__SCHEMA__``)."""
+    import psycopg
+
+    dump = (HERE / SIDECAR["fixtures"]["postgres"]["file"]).read_text(encoding="utf-8")
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(dump.replace(SIDECAR["placeholder_schema"], schema))  # type: ignore[arg-type]
+
+
+@pytest.fixture(
+    params=["sqlite", "sqlite-encrypted", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fixture]:
+    name: str = request.param
+    facts = SIDECAR["fixtures"][name]
+    if name != "postgres":
+        copy = tmp_path / facts["file"]
+        shutil.copyfile(HERE / facts["file"], copy)
+        yield Fixture(name, facts, f"sqlite:///{copy}")
+        return
+    require_postgres()
+    with postgres_schema() as schema:
+        restore_postgres(schema)
+        yield Fixture(name, facts, POSTGRES_URL, schema)
+
+
+@pytest.fixture
+async def opened(fixture: Fixture) -> AsyncIterator[tuple[Fixture, Backend, FakeClock]]:
+    first_mint = min(token["minted_at"] for token in fixture.facts["tokens"])
+    clock = FakeClock(first_mint)
+    async with fixture.backend(clock) as backend:
+        yield fixture, backend, clock
+
+
+def expected_rows(before: Rows) -> Rows:
+    """What the version-1 columns hold after every migration since 0.1.0: unchanged."""
+    return before
+
+
+async def test_every_stored_value_is_kept(fixture: Fixture) -> None:
+    before = fixture.raw_rows()
+    assert all(before[table] for table in ("users", "sessions", "signing_keys", "changes"))
+    async with fixture.backend(FakeClock(fixture.facts["tokens"][0]["minted_at"])):
+        pass
+    after = fixture.raw_rows()
+    assert after == expected_rows(before)
+
+
+async def test_users_sessions_sign_ups_and_keys_read_back_as_0_1_0_answered(
+    opened: tuple[Fixture, Backend, FakeClock],
+) -> None:
+    fixture, backend, clock = opened
+    facts = fixture.facts
+    users = await backend.users.list_users(limit=100)
+    assert [user.to_dict() for user in users.data] == facts["users"]
+    clock.now = facts["tokens"][-1]["minted_at"]  # effective statuses as 0.1.0 saw them
+    sessions = await backend.sessions.list_sessions(limit=100)
+    assert [session.to_dict() for session in sessions.data] == facts["sessions"]
+    for sign_up in facts.get("sign_ups", {}).values():
+        assert (await backend.sign_ups.get_sign_up(sign_up["id"])).to_dict() == sign_up
+    keys = [
+        {"kid": k.kid, "alg": k.alg, "created_at": k.created_at, "retire_at": k.retire_at}
+        for k in backend.keys.list()
+    ]
+    assert keys == facts["keys"]
+
+
+async def test_tokens_minted_by_0_1_0_verify_through_the_middleware(
+    opened: tuple[Fixture, Backend, FakeClock],
+) -> None:
+    fixture, backend, clock = opened
+    app = make_app(backend)
+    assert any(
+        isinstance(m.cls, type) and m.cls is SessionClaimsMiddleware for m in app.user_middleware
+    )
+    async with client(app) as c:
+        for token in fixture.facts["tokens"]:
+            clock.now = token["minted_at"]
+            answer = (await c.get("/whoami", headers=bearer(token["token"]))).json()
+            if token["session_status"] == "active":
+                assert answer["signed_in"], (token["label"], answer)
+                assert answer["user_id"] == token["user_id"]
+                claims = answer["claims"]
+                assert claims["sid"] == token["session_id"]
+                now = token["claims_now"]
+                assert {
+                    "role": claims["role"],
+                    "plan": claims.get("plan"),
+                    "nickname": claims.get("nickname"),
+                } == now, token["label"]
+            else:
+                assert not answer["signed_in"], (token["label"], answer)
+                assert answer["reason"] == "session-revoked", answer  # revoked, ended or deleted
+
+
+async def test_refresh_credentials_issued_by_0_1_0_still_refresh(
+    opened: tuple[Fixture, Backend, FakeClock],
+) -> None:
+    fixture, backend, clock = opened
+    statuses = {t["session_id"]: t["session_status"] for t in fixture.facts["tokens"]}
+    minted = {t["session_id"]: t["minted_at"] for t in fixture.facts["tokens"]}
+    async with client(make_app(backend)) as c:
+        for entry in fixture.facts["refresh_credentials"]:
+            clock.now = minted[entry["session_id"]] + 3600  # long after the token expired
+            credential = entry["refresh_credential"]
+            with pytest.raises(TokenError, match="refresh-credential-invalid"):
+                await backend.sessions.refresh(
+                    credential[:-1] + ("A" if credential[-1] != "A" else "B")
+                )
+            if statuses[entry["session_id"]] != "active":
+                with pytest.raises(SessionNotActive):
+                    await backend.sessions.refresh(credential)
+                continue
+            token = await backend.sessions.refresh(entry["refresh_credential"])
+            answer = (await c.get("/whoami", headers=bearer(token))).json()
+            assert answer["signed_in"], answer
+            assert answer["claims"]["sid"] == entry["session_id"]
