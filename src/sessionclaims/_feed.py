@@ -6,6 +6,7 @@ notifications (PostgreSQL LISTEN/NOTIFY) also wake it at once, and after a lost
 connection it catches up from the log by sequence number. Notifications are an
 optimisation; the log is the truth. Now and then (every minute) old log entries are
 pruned and the ``maintenance`` callback runs (the backend deletes retired signing keys).
+Each entry read is also handed to ``publish`` (the change stream of ``/v1/changes``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class ChangeFeed:
         clock: Callable[[], float],
         on_keys_changed: Callable[[], Awaitable[None]],
         maintenance: Callable[[], Awaitable[object]] | None = None,
+        publish: Callable[[ChangeRecord], None] | None = None,
     ) -> None:
         self._store = store
         self._freshness = freshness
@@ -45,6 +47,7 @@ class ChangeFeed:
         self._clock = clock
         self._on_keys_changed = on_keys_changed
         self._maintenance = maintenance
+        self._publish = publish
         self._last_seq = 0
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -98,7 +101,10 @@ class ChangeFeed:
                 for change in changes:
                     if min_created_at is None or change.created_at >= min_created_at:
                         keys_changed |= self._apply(change)
-                    self._last_seq = max(self._last_seq, change.seq)
+                    if change.seq > self._last_seq:
+                        self._last_seq = change.seq
+                        if self._publish is not None:
+                            self._publish(change)
                 if len(changes) < 1000:
                     break
             if keys_changed:

@@ -29,6 +29,7 @@ from ._errors import (
     TokenError,
 )
 from ._issuer import VERSION_CLAIM
+from ._reissue import verify_session_token
 from .auth import Auth, AuthUser
 from .cookies import REFRESH_COOKIE, clear_cookie_headers, is_secure, session_cookie
 from .freshness import FRESH, REVOKED
@@ -108,13 +109,7 @@ class BackendAuthenticator:
         return await self._reissue(scope, verified, from_cookie=from_cookie)
 
     async def _verify(self, token: str, from_cookie: bool) -> VerifiedToken:
-        backend = self.backend
-        try:
-            return backend.verifier.verify(token, backend.keys.key_set, from_cookie=from_cookie)
-        except TokenError as exc:
-            if exc.reason != "token-unknown-key" or not await backend.reload_keys_for_unknown_kid():
-                raise
-        return backend.verifier.verify(token, backend.keys.key_set, from_cookie=from_cookie)
+        return await verify_session_token(self.backend, token, from_cookie=from_cookie)
 
     def _auth(self, verified: VerifiedToken) -> Auth:
         return Auth(verified.claims, scopes_claim=self.scopes_claim)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._broadcast import Broadcaster
 from ._context import TEMPLATE_NAME, Context
 from ._errors import ConfigurationError
 from ._feed import ChangeFeed
@@ -33,7 +34,7 @@ from .keys import ALGORITHMS
 from .metadata import MetadataLimits
 from .models import NewSession
 from .stores import open_store
-from .stores.base import Store
+from .stores.base import ChangeListener, Store
 from .templates import compile_template, load_named_template
 from .tokens import REQUIRED_CLAIMS, TokenVerifier, VerifyOptions
 
@@ -141,6 +142,8 @@ class Backend:
         self.users = UsersResource(self._ctx)
         self.sessions = SessionsResource(self._ctx, self.users)
         self.sign_ups = SignUpsResource(self._ctx, self.users, self.sessions)
+        self.changes = Broadcaster()
+        """The change stream's subscribers (``GET /v1/changes``)."""
         self.feed = ChangeFeed(
             self.store,
             self.freshness,
@@ -148,7 +151,10 @@ class Backend:
             clock=self.clock,
             on_keys_changed=self.keys.reload,
             maintenance=self.keys.prune,
+            publish=self.changes.publish,
         )
+        pushes = isinstance(self.store, ChangeListener) and hasattr(self.store, "listen")
+        self.changes.follow(None if pushes else self.feed.poll_once)
         self._opened = False
         self._open_lock: asyncio.Lock | None = None
         self._last_key_reload = -float("inf")
@@ -187,6 +193,7 @@ class Backend:
     async def aclose(self) -> None:
         """Stop following the change log and close the store."""
         await self.feed.stop()
+        await self.changes.aclose()
         await self.store.close()
         self._opened = False
 

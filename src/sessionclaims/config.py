@@ -27,6 +27,8 @@ key_encryption_secret     SESSIONCLAIMS_KEY_ENCRYPTION_SECRET  none (keys stored
 poll_interval             SESSIONCLAIMS_POLL_INTERVAL      0.25 s
 freshness_size            SESSIONCLAIMS_FRESHNESS_SIZE     100000
 cache_size                SESSIONCLAIMS_CACHE_SIZE         10000
+feed_keys                 SESSIONCLAIMS_FEED_KEYS          none (comma-separated in the env)
+changes_keepalive         SESSIONCLAIMS_CHANGES_KEEPALIVE  10 s (at most 15)
 ========================  ===============================  ==============================
 """
 
@@ -70,6 +72,8 @@ class Settings:
     poll_interval: float = 0.25
     freshness_size: int = 100_000
     cache_size: int = 10_000
+    feed_keys: tuple[str, ...] = ()
+    changes_keepalive: float = 10.0
 
     def __repr__(self) -> str:
         shown = {
@@ -83,7 +87,7 @@ class Settings:
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
-_SECRETS = frozenset({"secret_key", "key_encryption_secret"})
+_SECRETS = frozenset({"secret_key", "key_encryption_secret", "feed_keys"})
 _INTS = frozenset(
     {
         "token_lifetime",
@@ -114,7 +118,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
                 values[name] = json.loads(raw)
             except ValueError as exc:
                 raise ConfigurationError(f"{ENV_PREFIX}{name.upper()} must be JSON: {exc}") from exc
-        elif name == "authorized_parties":
+        elif name in ("authorized_parties", "feed_keys"):
             values[name] = [part.strip() for part in raw.split(",") if part.strip()]
         else:
             values[name] = raw
@@ -166,6 +170,24 @@ def _coerce(name: str, value: Any) -> Any:
                 f"processes is 1 s (got {seconds})"
             )
         return seconds
+    if name == "changes_keepalive":
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"changes_keepalive must be a number, got {value!r}") from exc
+        if not 0 < seconds <= 15:
+            raise ConfigurationError(
+                f"changes_keepalive must be in (0, 15] seconds (services.md); got {seconds}"
+            )
+        return seconds
+    if name == "feed_keys":
+        if not isinstance(value, str | list | tuple):
+            raise ConfigurationError("feed_keys must be a list of strings")
+        keys = (value,) if isinstance(value, str) else tuple(value)
+        for key in keys:
+            if not isinstance(key, str) or not key.strip() or key != key.strip():
+                raise ConfigurationError("feed_keys holds non-empty strings without spaces")
+        return keys
     if name == "authorized_parties":
         if isinstance(value, str):
             value = [value]
@@ -220,6 +242,8 @@ def resolve_settings(
         settings.max_token_lifetime < settings.token_lifetime
     ):
         raise ConfigurationError("max_token_lifetime must be >= token_lifetime")
+    if settings.secret_key is not None and settings.secret_key in settings.feed_keys:
+        raise ConfigurationError("a feed key must differ from the secret key")
     if settings.max_token_bytes < 512:
         raise ConfigurationError("max_token_bytes below 512 leaves no room for any claim")
     return settings

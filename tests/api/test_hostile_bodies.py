@@ -69,6 +69,7 @@ ROUTES = [
     WriteRoute("PATCH", "/v1/me", in_tier("unsafe_metadata"), "session"),
     WriteRoute("PATCH", "/v1/me/metadata", in_tier("untrusted_metadata"), "session"),
     WriteRoute("POST", "/v1/sign_ups", in_tier("unsafe_metadata"), "none"),
+    WriteRoute("POST", "/v1/tokens/reissue", field("token"), "secret"),
 ]
 
 

@@ -4,7 +4,8 @@ Mount it anywhere (``Mount("/auth", app=backend.api)``) or serve it alone. Route
 
 * public: ``GET /.well-known/jwks.json``, ``GET /v1/jwks``, ``GET /openapi.json``;
 * backend (``Authorization: Bearer <secret key>``): :mod:`.backend_routes`;
-* frontend (session token or none): :mod:`.frontend_routes`.
+* frontend (session token or none): :mod:`.frontend_routes`;
+* other services (secret key or a feed key): :mod:`.service_routes`.
 
 Every error, including an unknown path or a wrong method, is answered in the one error
 format by :mod:`._errors`.
@@ -21,6 +22,7 @@ from ._errors import EXCEPTION_HANDLERS
 from .backend_routes import BackendAPI, public_routes
 from .frontend_routes import FrontendAPI
 from .openapi import openapi_routes
+from .service_routes import ServiceAPI
 
 if TYPE_CHECKING:
     from ..backend import Backend
@@ -31,9 +33,11 @@ __all__ = ["build_api"]
 def build_api(backend: Backend) -> Starlette:
     """The HTTP API of ``backend`` (what :attr:`Backend.api <sessionclaims.Backend.api>`
     returns). Paths are exact: no redirect for a trailing slash."""
+    backend_api = BackendAPI(backend)
     routes: list[BaseRoute] = [
         *public_routes(backend),
-        *BackendAPI(backend).routes(),
+        *backend_api.routes(),
+        *ServiceAPI(backend, backend_api).routes(),
         *FrontendAPI(backend).routes(),
     ]
     routes += openapi_routes(lambda: app.routes)

@@ -8,7 +8,6 @@ here answers 401 and says how to configure one.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -29,6 +28,7 @@ from ._bodies import (
     template_name,
 )
 from ._errors import ApiError
+from ._keys import ApiKeys
 
 if TYPE_CHECKING:
     from ..backend import Backend
@@ -84,13 +84,15 @@ class BackendAPI:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        secret = backend.settings.secret_key
-        self._secret = secret.encode("utf-8") if secret else None
+        settings = backend.settings
+        self.keys = ApiKeys(settings.secret_key, settings.feed_keys)
 
     # -- authorization ------------------------------------------------------------------
-    def authorize(self, request: Request) -> None:
-        """401 ``unauthorized`` unless the request carries the secret key."""
-        if self._secret is None:
+    def authorize(self, request: Request, *, feed: bool = False) -> None:
+        """401 ``unauthorized`` unless the request carries the secret key (or, with
+        ``feed``, a feed key)."""
+        keys = self.keys
+        if not (keys.configured if feed else keys.has_secret):
             raise ApiError(
                 401,
                 "unauthorized",
@@ -106,7 +108,14 @@ class BackendAPI:
             raise ApiError(
                 401, "unauthorized", "send the secret key as 'Authorization: Bearer <secret key>'"
             )
-        if not hmac.compare_digest(presented, self._secret):
+        kind = keys.match(presented)
+        if kind == "feed" and not feed:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "a feed key opens only GET /v1/changes and POST /v1/tokens/reissue",
+            )
+        if kind is None:
             raise ApiError(401, "unauthorized", "the secret key is wrong")
 
     def _guarded(self, handler: Endpoint) -> Endpoint:

@@ -139,12 +139,17 @@ SCHEMAS: dict[str, Any] = {
     "CreateSession": _object({"user_id": {"type": "string"}}, required=["user_id"]),
     "TokenRequest": _object({"expires_in_seconds": {"type": "integer", "minimum": 1}}),
     "Empty": _object({}),
+    "ReissueRequest": _object(
+        {"token": {"type": "string", "description": "a session token of this backend"}},
+        required=["token"],
+    ),
     "UnsafeMetadataWrite": _object(_UNSAFE_FIELDS),
 }
 """``components.schemas``: the objects of http-api.md and the request bodies."""
 
 _ERROR_WHEN = {
-    400: "the body is not JSON, or not an object (malformed_json)",
+    400: "the body is not JSON, or not an object (malformed_json); a bad resume point "
+    "(invalid_resume_point)",
     401: "missing or wrong secret key / session token (unauthorized, meta.reason)",
     403: "not allowed (form_param_not_allowed, origin_not_allowed)",
     404: "unknown user / session / sign-up / template (resource_not_found)",
@@ -172,10 +177,16 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "scheme": "bearer",
         "description": "the refresh credential (non-browser clients)",
     },
+    "feedKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a feed key: opens only the change stream and the reissue route",
+    },
 }
 """``components.securitySchemes``: secret key, session token / cookie, refresh credential."""
 _SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "secret": [{"secretKey": []}],
+    "feed": [{"secretKey": []}, {"feedKey": []}],
     "session": [{"sessionToken": []}, {"sessionCookie": []}],
     "refresh": [{"refreshCookie": []}, {"refreshCredential": []}],
     "none": [],
@@ -241,6 +252,8 @@ _TABLE: list[tuple[str, str, int, str, str | None, str, tuple[int, ...], str]] =
      "refresh", (403, 409), "A named template's token for the refresh credential"),
     ("/v1/client/sessions/{session_id}/end", "post", 200, "Session", None, "refresh",
      (403, 409), "Sign out: end the session and clear the cookies"),
+    ("/v1/tokens/reissue", "post", 200, "Token", "ReissueRequest", "feed", (),
+     "A fresh token of the same session (401 with meta.reason when refused)"),
     ("/v1/jwks", "get", 200, "JWKS", None, "none", (), "The public signing keys"),
     ("/.well-known/jwks.json", "get", 200, "JWKS", None, "none", (), "The public signing keys"),
 ]
@@ -297,6 +310,34 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     (row[0], row[1]): _operation(*row) for row in _TABLE
 }
 """Every operation the API can have, keyed by ``(path, method)``."""
+OPERATIONS["/v1/changes", "get"] = {
+    "summary": "The change stream: Server-Sent Events from the change log (services.md)",
+    "tags": ["changes"],
+    "security": _SECURITY["feed"],
+    "parameters": [
+        {
+            "name": "after",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+            "description": "replay every change after this id (Last-Event-ID wins)",
+        },
+        {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+        },
+    ],
+    "responses": {
+        "200": {
+            "description": "events token-claims-change, session-revoked, keys-changed and "
+            "reset; a ': keep-alive' comment at least every 15 s",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **{str(e): {"$ref": f"#/components/responses/{e}"} for e in (400, 401, 503)},
+    },
+}
 OPERATIONS["/openapi.json", "get"] = {
     "summary": "This document",
     "tags": ["public"],
