@@ -267,7 +267,7 @@ def test_process_scenarios_run_on_a_tiny_configuration(tmp_path: Path) -> None:
     )
     assert document["errors"] == {}
 
-    p4 = _rows_of(document, "P4")
+    p4 = [row for row in _rows_of(document, "P4") if row["value"] is not None]  # rows that ran
     same_process = [row for row in p4 if "same process" in row["peer"]]
     assert same_process
     assert all(row["value"] == 0 and row["ok"] is True for row in same_process)

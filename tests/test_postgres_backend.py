@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import psycopg
 import pytest
 
 from sessionclaims import Backend
@@ -17,7 +16,9 @@ from sessionclaims.stores import open_store
 from .conftest import FakeClock
 from .full_mode import bearer, client, make_app, make_backend
 from .pg_cluster import Cluster, cluster_problem
-from .stores.conftest import POSTGRES_URL, postgres_schema, require_postgres
+from .stores.conftest import POSTGRES_URL, postgres_schema, psycopg_or_skip, require_postgres
+
+psycopg = psycopg_or_skip()
 
 pytestmark = [pytest.mark.postgres, pytest.mark.anyio]
 
@@ -173,6 +174,9 @@ async def test_outage_fresh_tokens_work_reissue_is_refused_then_everything_resum
             deadline = time.monotonic() + 10
             up = down
             while time.monotonic() < deadline and up.status_code != 200:
+                await asyncio.sleep(
+                    0.01
+                )  # a refused in-process call never yields: let the probe run
                 up = await api.get(
                     f"/v1/users/{fresh_user.id}",
                     headers={"Authorization": "Bearer sk_test_freshness"},
@@ -182,3 +186,63 @@ async def test_outage_fresh_tokens_work_reissue_is_refused_then_everything_resum
             resumed = await c.get("/whoami", headers=bearer(stale.token))
             assert resumed.json()["claims"]["role"] == "admin"
             assert "x-session-token" in resumed.headers
+
+
+SECRET = {"Authorization": "Bearer sk_test_freshness"}
+
+
+async def test_outage_is_answered_without_a_pool_wait_and_the_first_write_after_it_succeeds(
+    cluster: Cluster, clock: FakeClock
+) -> None:
+    # A pool wait would last 30 s here; the pool's own counters show that none happens.
+    url = f"{cluster.url}?pool_min_size=2&pool_max_size=3&pool_timeout=30"
+    store = open_store(url, connect_timeout=1.0, listen_backoff_max=0.2)
+    async with make_backend(url, clock, store=store) as backend:
+        user = await backend.users.create_user(public_metadata={"role": "member"})
+        stale = await backend.sessions.create_session(user.id)
+        await backend.users.update_user_metadata(user.id, public_metadata={"role": "admin"})
+        health, pool = store._health, store._pool  # type: ignore[attr-defined]
+        assert health.reachable
+
+        cluster.stop()
+        async with client(backend.api) as api:
+            first = await api.get(f"/v1/users/{user.id}", headers=SECRET)
+            assert first.status_code == 503
+            assert not health.reachable  # the call that met the outage found out itself
+            asked, refused = pool.get_stats()["requests_num"], health.refused
+
+            read = await api.get(f"/v1/users/{user.id}", headers=SECRET)
+            write = await api.patch(
+                f"/v1/users/{user.id}/metadata", headers=SECRET, json={"public_metadata": {}}
+            )
+        for response, message in [
+            (read, "the store is unreachable"),
+            (write, "the store is unreachable; nothing was written"),
+        ]:
+            assert response.status_code == 503
+            (error,) = response.json()["errors"]
+            assert (error["code"], error["message"]) == ("store_unavailable", message)
+        async with client(make_app(backend)) as c:
+            needs_reissue = await c.get("/whoami", headers=bearer(stale.token))
+        assert needs_reissue.json()["reason"] == "store-unavailable"
+        assert "x-session-token" not in needs_reissue.headers
+
+        assert health.refused >= refused + 3  # the read, the write and the reissue
+        stats = pool.get_stats()
+        assert stats["requests_num"] == asked  # refused without asking the pool
+        assert stats.get("requests_queued", 0) == 0  # and no call ever queued for a connection
+
+        cluster.start()  # the probe finds the server; nothing restarts the app
+        async with asyncio.timeout(10):
+            while not health.reachable:  # noqa: ASYNC110 - the probe runs in the background
+                await asyncio.sleep(0.01)
+        renewed = store._pool  # type: ignore[attr-defined]
+        assert renewed is not pool  # a fresh pool, with no reconnection backoff...
+        assert (renewed.min_size, renewed.max_size, renewed.timeout) == (2, 3, 30.0)  # same sizes
+        updated = await backend.users.update_user_metadata(
+            user.id, public_metadata={"role": "owner"}
+        )  # the first write after the server is back
+        assert updated.public_metadata["role"] == "owner"
+        async with client(make_app(backend)) as c:
+            resumed = await c.get("/whoami", headers=bearer(stale.token))
+        assert resumed.json()["claims"]["role"] == "owner"

@@ -651,10 +651,15 @@ async def test_store_unavailable_is_503(api: Api, member: Member) -> None:
     await api.backend.store.close()
     response = await api.backend_call("GET", f"/v1/users/{member.user_id}")
     assert_error(response, 503, "store_unavailable")
+    # a read tried to write nothing: it says only what went wrong
+    assert response.json()["errors"][0]["message"] == "the store is unreachable"
+    assert response.headers["retry-after"] == "1"
     response = await api.backend_call(
         "PATCH", f"/v1/users/{member.user_id}/metadata", json={"public_metadata": {"a": 1}}
     )
     assert_error(response, 503, "store_unavailable")
+    message = response.json()["errors"][0]["message"]
+    assert message == "the store is unreachable; nothing was written"
     assert "auth.db" not in response.text  # no store details leak
 
 

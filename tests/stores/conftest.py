@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -47,6 +48,18 @@ def postgres_problem() -> str | None:
     except psycopg.Error as exc:
         return f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}".strip()
     return None
+
+
+def psycopg_or_skip() -> ModuleType:
+    """``psycopg``, imported for a PostgreSQL-only test module; without the driver the
+    whole module skips (fails under ``CI``, where the dev extra must be installed)."""
+    try:
+        import psycopg
+    except ImportError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"psycopg is not installed ({exc})", allow_module_level=True)
+    return psycopg
 
 
 def require_postgres() -> None:

@@ -4,7 +4,6 @@ reconnection and failure. The contract itself is in test_contract.py."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -21,17 +20,13 @@ from .conftest import (
     make_user,
     postgres_options,
     postgres_schema,
+    psycopg_or_skip,
     require_postgres,
 )
 
-try:
-    import psycopg
-except ImportError:  # pragma: no cover - the dev extra installs it
-    if os.environ.get("CI"):
-        raise
-    pytest.skip("psycopg is not installed", allow_module_level=True)
+psycopg = psycopg_or_skip()
 
-from sessionclaims.stores.postgres import PostgresStore, channel_name
+from sessionclaims.stores.postgres import PostgresStore, channel_name  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 

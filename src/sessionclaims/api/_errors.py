@@ -12,7 +12,8 @@ exception                              status  code
 ``TokenError``                         401     ``unauthorized``, ``meta.reason``
 ``NotFound`` (user, session...)        404     ``resource_not_found``
 ``Conflict`` (sign-up completed...)    409     ``conflict``
-``StoreUnavailable``                   503     ``store_unavailable``
+``StoreUnavailable``                   503     ``store_unavailable`` (a write adds
+                                               "nothing was written")
 Starlette's 404 / 405 (routing)        404/405 ``resource_not_found`` / ``method_not_allowed``
 anything else                          500     ``internal_error`` (logged; no details sent)
 =====================================  ======  ========================================
@@ -52,6 +53,8 @@ _HTTP_CODES: Mapping[int, str] = {
     405: "method_not_allowed",
     413: "request_too_large",
 }
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Methods that write nothing: their 503 says only that the store is unreachable."""
 _HTTP_MESSAGES: Mapping[int, str] = {
     404: "no such path in this API; see /openapi.json",
     405: "this path does not accept this method",
@@ -106,8 +109,9 @@ def _from_http_exception(exc: HTTPException) -> JSONResponse:
     return error_response(status, code, message, headers=headers)
 
 
-def response_for(exc: BaseException) -> JSONResponse:
-    """The error response for ``exc``: the table in this module's docstring."""
+def response_for(exc: BaseException, *, method: str) -> JSONResponse:
+    """The error response for ``exc`` raised while answering a ``method`` request: the
+    table in this module's docstring."""
     if isinstance(exc, ApiError):
         return error_response(exc.status, exc.code, exc.message, meta=exc.meta, headers=exc.headers)
     if isinstance(exc, InvalidRequest):
@@ -130,12 +134,10 @@ def response_for(exc: BaseException) -> JSONResponse:
         )
     if isinstance(exc, StoreUnavailable):
         logger.error("store unavailable: %s", exc)
-        return error_response(
-            503,
-            "store_unavailable",
-            "the store is unreachable; nothing was written",
-            headers={"Retry-After": "1"},
-        )
+        message = "the store is unreachable"
+        if method.upper() not in _READS:
+            message += "; nothing was written"
+        return error_response(503, "store_unavailable", message, headers={"Retry-After": "1"})
     if isinstance(exc, JSONError):
         return error_response(400, "malformed_json", f"the body is not valid JSON: {exc}")
     if isinstance(exc, HTTPException):
@@ -145,7 +147,7 @@ def response_for(exc: BaseException) -> JSONResponse:
 
 
 async def _handle(request: Request, exc: Exception) -> Response:
-    return response_for(exc)
+    return response_for(exc, method=request.method)
 
 
 EXCEPTION_HANDLERS: Mapping[Any, ExceptionHandler] = {

@@ -157,7 +157,7 @@ _ERROR_WHEN = {
     409: "state conflict (conflict)",
     413: f"body over {MAX_BODY_BYTES} bytes (request_too_large)",
     422: "well-formed but invalid (invalid_metadata, metadata_too_large, unknown_field...)",
-    503: "the store is unreachable; nothing was written (store_unavailable)",
+    503: "the store is unreachable; a write wrote nothing (store_unavailable)",
 }
 RESPONSES: dict[str, Any] = {
     str(status): {

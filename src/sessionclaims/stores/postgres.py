@@ -2,12 +2,15 @@
 
 Connections come from a :class:`psycopg_pool.AsyncConnectionPool`; each is checked
 (without a round trip) before use, so after the server restarts dead connections are
-replaced at once and no call fails for having drawn one. Read-modify-writes lock
-their row (``SELECT ... FOR UPDATE``). Every change-log append first takes a
-transaction-scoped advisory lock, so sequence numbers become visible in order (a reader
-that has seen ``seq`` N never later finds a smaller one committed), and sends ``NOTIFY``
-on the store's channel in the same transaction; :meth:`PostgresStore.listen` turns
-those into callbacks.
+replaced at once and no call fails for having drawn one. When the server does not
+answer at all, the store says so at once (``_pg_health``): calls fail with
+:class:`~sessionclaims.StoreUnavailable` without waiting for the pool, a probe retries
+every 0.1 s, and a fresh pool serves the first call after the server is back.
+Read-modify-writes lock their row (``SELECT ... FOR UPDATE``). Every change-log append
+first takes a transaction-scoped advisory lock, so sequence numbers become visible in
+order (a reader that has seen ``seq`` N never later finds a smaller one committed), and
+sends ``NOTIFY`` on the store's channel in the same transaction;
+:meth:`PostgresStore.listen` turns those into callbacks.
 
 Tables live in one schema (``?schema=name`` in the URL or ``schema=`` option; default
 ``public``), created on first open, so several deployments (or test runs) can share a
@@ -21,6 +24,7 @@ import hashlib
 import math
 import re
 import select
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
@@ -29,13 +33,14 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg import pq, sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .._errors import ConfigurationError, StoreUnavailable
 from ..models import SessionStatus
 from . import _pg_ops as ops
 from . import _rows as rows
 from ._delegating import DelegatingStore
+from ._pg_health import Health
 from ._pg_listen import listen_forever
 from ._pg_ops import Connection, Feed
 from ._schema import POSTGRES_MIGRATIONS, pending_migrations
@@ -85,7 +90,9 @@ class PostgresStore(DelegatingStore[Connection]):
     ``url`` is a libpq URL (``postgresql://user:password@host:5432/db``); its query
     may carry libpq parameters and ``schema``. Options: ``schema``; ``min_size`` and
     ``max_size`` of the pool; ``timeout``, seconds a call waits for a pooled
-    connection before :class:`~sessionclaims.StoreUnavailable`; ``connect_timeout``;
+    connection before :class:`~sessionclaims.StoreUnavailable` (while the server
+    answers; an unreachable server fails the call at once); ``connect_timeout``, which
+    also bounds each reachability probe;
     ``max_idle`` and ``max_lifetime`` of pooled connections; ``application_name``
     (shown in ``pg_stat_activity``; the listener's is this plus ``-listener``);
     ``listen_backoff_max``, the longest wait between two reconnection attempts of
@@ -167,12 +174,14 @@ class PostgresStore(DelegatingStore[Connection]):
             self._kwargs["application_name"] = app[:63]
         self._min_size, self._max_size = min_size, max_size
         self._timeout = float(timeout)
+        self._connect_timeout = float(connect_timeout)
         self._max_idle, self._max_lifetime = float(max_idle), float(max_lifetime)
         self._listen_backoff_max = float(listen_backoff_max)
         self._listen_check_interval = float(listen_check_interval)
         self._feed = Feed(_lock_key("changes", self.schema), self.channel)
         self._pool: AsyncConnectionPool[Connection] | None = None
         self._open_lock = asyncio.Lock()
+        self._health = self._new_health()
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self.url} schema={self.schema}>"
@@ -183,18 +192,7 @@ class PostgresStore(DelegatingStore[Connection]):
         async with self._open_lock:
             if self._pool is not None:
                 return
-            pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-                self._conninfo,
-                kwargs=self._kwargs,
-                configure=self._configure,
-                open=False,
-                name=f"sessionclaims-{self.schema}",
-                min_size=self._min_size,
-                max_size=self._max_size,
-                timeout=self._timeout,
-                max_idle=self._max_idle,
-                max_lifetime=self._max_lifetime,
-            )
+            pool = self._new_pool()
             try:
                 await self._migrate()
                 await pool.open(wait=True, timeout=self._timeout)
@@ -205,13 +203,55 @@ class PostgresStore(DelegatingStore[Connection]):
                 if isinstance(exc, psycopg.Error):  # e.g. no right to create the schema
                     raise ConfigurationError(f"cannot set up the store {self.url}: {exc}") from exc
                 raise
+            self._health = self._new_health()
             self._pool = pool
 
     async def close(self) -> None:
         """Close the pool. A running :meth:`listen` is the caller's to cancel."""
+        await self._health.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+
+    def _new_pool(self) -> AsyncConnectionPool[Connection]:
+        return AsyncConnectionPool(
+            self._conninfo,
+            kwargs=self._kwargs,
+            configure=self._configure,
+            open=False,
+            name=f"sessionclaims-{self.schema}",
+            min_size=self._min_size,
+            max_size=self._max_size,
+            timeout=self._timeout,
+            max_idle=self._max_idle,
+            max_lifetime=self._max_lifetime,
+        )
+
+    def _new_health(self) -> Health:
+        return Health(self._probe, self._renew_pool, timeout=self._connect_timeout, where=self.url)
+
+    async def _probe(self) -> None:
+        """One plain connection, closed at once: does the server accept us?"""
+        conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._kwargs)
+        await conn.close()
+
+    async def _renew_pool(self) -> None:
+        """The server is back: replace the pool, whose connections are dead and whose
+        reconnection attempts may be scheduled seconds away (exponential backoff)."""
+        if self._pool is None:
+            return
+        pool = self._new_pool()
+        try:
+            await pool.open(wait=True, timeout=self._connect_timeout)
+        except BaseException:
+            await pool.close()
+            raise
+        old, self._pool = self._pool, pool
+        if old is None:  # closed meanwhile
+            self._pool = None
+            await pool.close()
+            return
+        await old.close()  # connections still out are closed when they come back
 
     async def _configure(self, conn: Connection) -> None:
         await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
@@ -255,29 +295,52 @@ class PostgresStore(DelegatingStore[Connection]):
         pool = self._pool
         if pool is None:
             raise StoreUnavailable(f"the store {self.url} is not open")
+        self._health.refuse_if_down()
+        conn = await self._checkout(pool)
         try:
-            conn = await self._checkout(pool)
-            try:
-                yield conn
-            finally:
-                await pool.putconn(conn)
+            yield conn
         except psycopg.errors.UniqueViolation as exc:
             detail = exc.diag.message_detail or str(exc)
             raise DuplicateRecord(f"already stored in {exc.diag.table_name}: {detail}") from exc
         except psycopg.OperationalError as exc:
+            if conn.closed:  # the connection was lost: is the server still there?
+                await self._health.answers()
             raise StoreUnavailable(f"the store {self.url} failed: {exc}".strip()) from exc
+        finally:
+            await pool.putconn(conn)
 
     async def _checkout(self, pool: AsyncConnectionPool[Connection]) -> Connection:
         # After a server restart every idle connection is dead. Drop them at once (the
         # pool connects replacements in the background) until a live one turns up,
-        # rather than failing a call or sleeping between checks.
+        # rather than failing a call or sleeping between checks; but if the server no
+        # longer accepts connections at all, say so now.
         for _ in range(self._max_size + 1):
-            conn = await pool.getconn()
+            conn = await self._getconn(pool)
             if not _is_dead(conn):
                 return conn
             await conn.close()
             await pool.putconn(conn)
+            if not await self._health.answers():
+                raise self._health.unreachable()
         raise StoreUnavailable(f"the store {self.url} has no live connection")
+
+    async def _getconn(self, pool: AsyncConnectionPool[Connection]) -> Connection:
+        """A pooled connection within ``timeout`` seconds; the wait goes on only while
+        the server still accepts connections (checked every probe interval)."""
+        deadline = time.monotonic() + self._timeout
+        while True:
+            wait = min(self._health.interval, deadline - time.monotonic())
+            try:
+                return await pool.getconn(timeout=wait)
+            except PoolTimeout as exc:
+                if time.monotonic() >= deadline:
+                    raise StoreUnavailable(
+                        f"the store {self.url} had no free connection within {self._timeout:g} s"
+                    ) from exc
+                if not await self._health.answers():
+                    raise self._health.unreachable() from exc
+            except psycopg.OperationalError as exc:  # the pool was closed
+                raise StoreUnavailable(f"the store {self.url} failed: {exc}".strip()) from exc
 
     async def _call(  # type: ignore[override]  # takes only coroutine functions, as ``ops`` holds
         self,
