@@ -281,6 +281,28 @@ def test_process_scenarios_run_on_a_tiny_configuration(tmp_path: Path) -> None:
     assert sum(row["ours"] for row in p5) == 1
 
 
+def test_outage_scenario_stops_a_private_server_and_sees_the_store_back(tmp_path: Path) -> None:
+    """P10 on a tiny configuration: every request made while the server is down gets the
+    outage answer, and a write succeeds after it is back (the figures are not checked)."""
+    from benchmarks._pg_cluster import cluster_problem
+
+    _, document = run_benchmarks(
+        Config.tiny(), only="P10", output=tmp_path / "p10.json", log=io.StringIO()
+    )
+    assert document["errors"] == {}
+    p10 = _rows_of(document, "P10")
+    problem = cluster_problem()
+    if problem is not None or p10[0]["note"].startswith("unavailable"):
+        assert len(p10) == 1
+        pytest.skip(p10[0]["note"])
+    assert len(p10) == 4  # read, write, reissue while down; the first write once back
+    down, back = p10[:3], p10[3]
+    assert all(row["extra"]["other_answers"] == 0 for row in down)
+    assert all(row["extra"]["requests"] == len(row["extra"]["times_ms"]) > 0 for row in down)
+    assert back["extra"]["timeouts"] == 0
+    assert len(back["extra"]["recovery_ms"]) == 1
+
+
 def test_instruction_count_child_verifies_what_it_counts(tmp_path: Path) -> None:
     """The callgrind tool's child (valgrind itself is not needed for this) runs each mode."""
     from benchmarks import instructions

@@ -80,12 +80,13 @@ class Health:
             " not waiting for a connection"
         )
 
-    async def answers(self) -> bool:
+    async def answers(self, *, reuse: float | None = None) -> bool:
         """Whether the server accepts a connection now. One probe at a time; a success
-        is reused for ``interval`` seconds; a failure marks the store unreachable."""
+        is reused for ``reuse`` seconds (default ``interval``); a failure marks the
+        store unreachable."""
         if self.down_since is not None:
             return False
-        if time.monotonic() - self._answered_at < self.interval:
+        if time.monotonic() - self._answered_at < (self.interval if reuse is None else reuse):
             return True
         if self._probing is None:
             self._probing = asyncio.ensure_future(self._probe_once())

@@ -49,6 +49,9 @@ from .base import DuplicateRecord, KeyRecord, SessionRecord, UserMutation, UserR
 P = ParamSpec("P")
 T = TypeVar("T")
 
+_BUSY_POOL_TRUST = 1.0
+"""Seconds a successful probe vouches for the server while calls wait for a busy pool."""
+
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
@@ -326,7 +329,8 @@ class PostgresStore(DelegatingStore[Connection]):
 
     async def _getconn(self, pool: AsyncConnectionPool[Connection]) -> Connection:
         """A pooled connection within ``timeout`` seconds; the wait goes on only while
-        the server still accepts connections (checked every probe interval)."""
+        the server still accepts connections (looked at every probe interval, probed at
+        most once a second while the pool is merely busy)."""
         deadline = time.monotonic() + self._timeout
         while True:
             wait = min(self._health.interval, deadline - time.monotonic())
@@ -337,7 +341,7 @@ class PostgresStore(DelegatingStore[Connection]):
                     raise StoreUnavailable(
                         f"the store {self.url} had no free connection within {self._timeout:g} s"
                     ) from exc
-                if not await self._health.answers():
+                if not await self._health.answers(reuse=_BUSY_POOL_TRUST):
                     raise self._health.unreachable() from exc
             except psycopg.OperationalError as exc:  # the pool was closed
                 raise StoreUnavailable(f"the store {self.url} failed: {exc}".strip()) from exc
