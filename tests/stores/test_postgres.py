@@ -324,6 +324,62 @@ async def test_pool_recovers_after_its_connections_die(
 
 
 @pytest.mark.postgres
+async def test_a_busy_pool_waits_while_the_server_answers(make_store: Callable[..., Any]) -> None:
+    store = await make_store(min_size=1, max_size=1)
+    await store.insert_user(make_user())
+    health = store._health
+    release, held = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_only_connection() -> None:
+        async with store._connection():
+            held.set()
+            await release.wait()
+
+    holder = asyncio.create_task(hold_the_only_connection())
+    await held.wait()
+    waiting = asyncio.create_task(store.get_user("user_1"))
+    async with asyncio.timeout(5):
+        while health.probes == 0:  # noqa: ASYNC110 - the waiter probes after 0.1 s
+            await asyncio.sleep(0.01)
+    assert not waiting.done()  # the server answered the probe: the call keeps waiting
+    release.set()
+    assert await waiting is not None
+    await holder
+    assert health.reachable
+    assert health.refused == 0
+
+
+@pytest.mark.postgres
+async def test_a_connection_lost_mid_query_fails_that_call_only(
+    make_store: Callable[..., Any], schema: str
+) -> None:
+    store = await make_store(min_size=1, max_size=2)
+    await store.insert_user(make_user())
+
+    async def sleep_long(conn: Any) -> None:
+        await conn.execute("SELECT pg_sleep(30)")
+
+    sleeping = asyncio.create_task(store._call(sleep_long))
+    async with asyncio.timeout(5):
+        while not await admin(  # noqa: ASYNC110 - polling the server for the query
+            "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%%'"
+            " AND application_name = %s",
+            (f"sc-test-{schema}",),
+        ):
+            await asyncio.sleep(0.01)
+    await admin(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE query LIKE 'SELECT pg_sleep%%' AND application_name = %s",
+        (f"sc-test-{schema}",),
+    )
+    with pytest.raises(StoreUnavailable, match="failed"):
+        await sleeping
+    assert store._health.probes == 1  # the lost connection made the store look...
+    assert store._health.reachable  # ...and the server answered: calls go on
+    assert await store.get_user("user_1") is not None
+
+
+@pytest.mark.postgres
 async def test_a_burst_of_notifications_is_coalesced(make_store: Callable[..., Any]) -> None:
     writer, reader = await make_store(), await make_store()
     await writer.insert_user(make_user())
