@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from sessionclaims import Backend
+from sessionclaims import Backend, StoreUnavailable
 from sessionclaims.middleware import SessionClaimsMiddleware
 
 from .._pg_cluster import Cluster, cluster_problem
@@ -109,7 +109,7 @@ async def _first_write_after(backend: Backend, user_id: str, result: _Result) ->
         try:
             await backend.users.update_user_metadata(user_id, public_metadata={"back": refused})
             break
-        except Exception:  # StoreUnavailable while the store has not noticed yet
+        except StoreUnavailable:  # the store has not found the server back yet
             refused += 1
             if time.perf_counter() - started > GIVE_UP_S:
                 result.timeouts += 1
