@@ -127,6 +127,12 @@ class Freshness:
             return
         self._sessions.put(session_id, 0.0, changed_at)
 
+    def stale_before(self, changed_at: float) -> None:
+        """Every token issued at or before ``changed_at`` is stale (changes were missed:
+        the change stream's ``reset``)."""
+        users = self._users
+        users.dropped_until = max(users.dropped_until, changed_at)
+
     # -- asking -------------------------------------------------------------------------
     def check(self, user_id: str | None, session_id: str | None, version: int, iat: int) -> int:
         """:data:`FRESH`, :data:`STALE` or :data:`REVOKED` for a token with these claims.

@@ -126,6 +126,15 @@ class RemoteKeySet:
         self._unknown_kids[kid] = True
         return False
 
+    async def refetch(self) -> bool:
+        """Fetch the JWKS now, whatever the TTL and cooldown say (the issuer announced a
+        key change); True if it succeeded. A fetch already in flight may predate the
+        change, so this one starts after it."""
+        if self._inflight is not None and not self._inflight.done():
+            await asyncio.shield(self._inflight)
+        self._inflight = asyncio.ensure_future(self._fetch())
+        return await asyncio.shield(self._inflight)
+
     async def aclose(self) -> None:
         """Close the HTTP client if this object created it; stop background work."""
         for task in (self._background, self._inflight):

@@ -21,7 +21,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._authn import Authenticator, VerifyOnlyAuthenticator, token_of
 from ._errors import ConfigurationError
+from ._stream_authn import StreamAuthenticator
 from .auth import Auth, AuthUser
+from .change_stream import ChangeStream
+from .freshness import Freshness
 from .jwks_client import RemoteKeySet
 from .keys import ALGORITHMS, KeySet, PublicKey
 from .tokens import REQUIRED_CLAIMS, TokenVerifier, VerifyOptions
@@ -90,6 +93,15 @@ class SessionClaimsMiddleware:
     ``jwks_url=``, ``jwks=`` (a JWKS dict) or ``public_key=`` (PEM), with ``issuer=``;
     ``audience=`` names this service, so it accepts named-template tokens minted for it
     (a token whose ``aud`` does not name it is refused: ``token-invalid-audience``).
+
+    Verify-only mode following the auth app's change stream (services.md): add
+    ``changes_url=`` (``.../v1/changes`` of the mounted API) and ``feed_key=``. Stale
+    tokens are then reissued through ``reissue_url`` (default: ``.../v1/tokens/reissue``
+    beside ``changes_url``), revoked ones refused on the next request, and
+    :attr:`change_stream` reports the stream's ``lag``. ``freshness_horizon`` is how long a
+    change is remembered: at least the auth app's longest session-token lifetime plus its
+    clock skew. The stream starts with the lifespan or the first request and stops on
+    lifespan shutdown (or :meth:`aclose`).
     """
 
     def __init__(
@@ -112,9 +124,16 @@ class SessionClaimsMiddleware:
         jwks_refetch_cooldown: float = 30.0,
         http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] | None = None,
+        changes_url: str | None = None,
+        feed_key: str | None = None,
+        reissue_url: str | None = None,
+        freshness_horizon: float = 3600.0,
+        freshness_size: int = 100_000,
     ) -> None:
         self.app = app
         self.backend = backend
+        self.change_stream: ChangeStream | None = None
+        """Verify-only mode with ``changes_url=``: the stream follower (``.lag``, ``.live``)."""
         sources = [name for name, value in _sources(backend, jwks_url, jwks, public_key) if value]
         if len(sources) != 1:
             raise ConfigurationError(
@@ -132,6 +151,11 @@ class SessionClaimsMiddleware:
                 raise ConfigurationError(
                     "with backend=, issuer / authorized_parties / required_claims / audience "
                     "come from the Backend (its session tokens carry no aud); set them there"
+                )
+            if changes_url is not None:
+                raise ConfigurationError(
+                    "changes_url= is for verify-only services; with backend= the middleware "
+                    "follows the backend's own change feed"
                 )
             self.authenticator = backend.authenticator(scopes_claim=scopes_claim)
             return
@@ -170,15 +194,86 @@ class SessionClaimsMiddleware:
             keys = KeySet([PublicKey.from_pem(public_key)])
         if isinstance(keys, KeySet) and not len(keys):
             raise ConfigurationError("the key set holds no key usable for ES256, RS256 or EdDSA")
-        self.authenticator = VerifyOnlyAuthenticator(
-            keys, verifier, clock=clock, cache_size=cache_size, scopes_claim=scopes_claim
+        if changes_url is None:
+            if feed_key is not None or reissue_url is not None:
+                raise ConfigurationError("feed_key= and reissue_url= go with changes_url=")
+            self.authenticator = VerifyOnlyAuthenticator(
+                keys, verifier, clock=clock, cache_size=cache_size, scopes_claim=scopes_claim
+            )
+            return
+        if not feed_key:
+            raise ConfigurationError("changes_url= needs feed_key= (a key of feed_keys=)")
+        if reissue_url is None:
+            base, sep, _ = changes_url.rpartition("/v1/changes")
+            if not sep:
+                raise ConfigurationError(
+                    "changes_url does not end in /v1/changes: pass reissue_url= as well"
+                )
+            reissue_url = base + "/v1/tokens/reissue"
+        stream = ChangeStream(
+            changes_url,
+            feed_key=feed_key,
+            freshness=Freshness(horizon=freshness_horizon, maxsize=freshness_size, clock=clock),
+            on_keys_changed=keys.refetch if isinstance(keys, RemoteKeySet) else None,
+            http_client=http_client,
         )
+        self.change_stream = stream
+        self.authenticator = StreamAuthenticator(
+            keys,
+            verifier,
+            stream=stream,
+            reissue_url=reissue_url,
+            feed_key=feed_key,
+            clock=clock,
+            cache_size=cache_size,
+            scopes_claim=scopes_claim,
+            http_client=http_client,
+        )
+
+    @property
+    def network_calls(self) -> int:
+        """Verify-only mode: HTTP requests the middleware made so far (stream connections,
+        JWKS fetches, reissue calls); 0 in full mode."""
+        authenticator = self.authenticator
+        if isinstance(authenticator, StreamAuthenticator):
+            return authenticator.network_calls
+        if isinstance(authenticator, VerifyOnlyAuthenticator) and isinstance(
+            authenticator.keys, RemoteKeySet
+        ):
+            return authenticator.keys.fetch_count
+        return 0
+
+    async def aclose(self) -> None:
+        """Stop following the change stream and close the HTTP clients it opened
+        (lifespan shutdown does this)."""
+        if isinstance(self.authenticator, StreamAuthenticator):
+            await self.authenticator.aclose()
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        stream = self.change_stream
+        assert stream is not None
+
+        async def receive_and_follow() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                stream.start()
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+            return message
+
+        await self.app(scope, receive_and_follow, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
         if scope_type != "http" and scope_type != "websocket":
+            if scope_type == "lifespan" and self.change_stream is not None:
+                await self._lifespan(scope, receive, send)
+                return
             await self.app(scope, receive, send)
             return
+        stream = self.change_stream
+        if stream is not None and not stream.running:
+            stream.start()
 
         raw: bytes | None = None
         from_cookie = False
