@@ -198,6 +198,88 @@ async def test_verify_only_service_trusts_a_real_auth_servers_jwks(
         assert service.jwks_http.is_closed
 
 
+# -- verify_only_stream_service.py -------------------------------------------------------
+@contextlib.asynccontextmanager
+async def _lifespan_of(app: Any) -> AsyncIterator[None]:
+    """Run an ASGI app's lifespan (startup on enter, shutdown on exit)."""
+    import asyncio
+
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    task = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, outbox.put)
+    )
+    await inbox.put({"type": "lifespan.startup"})
+    assert (await outbox.get())["type"] == "lifespan.startup.complete"
+    try:
+        yield
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        assert (await outbox.get())["type"] == "lifespan.shutdown.complete"
+        await task
+
+
+async def test_stream_service_sees_a_role_change_and_a_revocation_on_its_next_request(
+    example_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    monkeypatch.setenv("SESSIONCLAIMS_FEED_KEYS", "fk_dev_feed")
+    auth_server = load_example("minimal_starlette.py")
+    auth_server.app.router.lifespan_context = lambda app: _closing(auth_server.backend, app)
+    with running_server(auth_server.app, lifespan="on") as base:
+        monkeypatch.setenv("SESSIONCLAIMS_JWKS_URL", f"{base}/auth/.well-known/jwks.json")
+        monkeypatch.setenv("SESSIONCLAIMS_CHANGES_URL", f"{base}/auth/v1/changes")
+        monkeypatch.setenv("SESSIONCLAIMS_ISSUER", LOCAL)
+        monkeypatch.setenv("SESSIONCLAIMS_AUTHORIZED_PARTIES", LOCAL)
+        service = load_example("verify_only_stream_service.py")
+        async with httpx.AsyncClient(base_url=base) as auth_http:
+            user_id, token = await new_person(auth_http, "/auth")
+            stream = service.app.change_stream
+            async with _lifespan_of(service.app), client(service.app) as http:
+                for _ in range(1000):  # wait for the stream to be live (start-up)
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                    await asyncio.sleep(0.01)
+                health = (await http.get("/healthz")).json()
+                assert health["live"] is True
+                assert health["lag_seconds"] is not None
+                answer = await http.get("/whoami", headers=bearer(token))
+                assert answer.json()["role"] == "member"
+
+                applied = stream.events_applied
+                await auth_http.patch(
+                    f"/auth/v1/users/{user_id}/metadata",
+                    headers=bearer(SECRET),
+                    json={"public_metadata": {"role": "admin"}},
+                )
+                for _ in range(1000):  # wait for the event to arrive
+                    if stream.events_applied > applied:
+                        break
+                    await asyncio.sleep(0.01)
+                answer = await http.get("/whoami", headers=bearer(token))
+                assert answer.json()["role"] == "admin"
+                assert "x-session-token" in answer.headers
+
+                session_id = (
+                    await auth_http.get(
+                        "/auth/v1/sessions", headers=bearer(SECRET), params={"user_id": user_id}
+                    )
+                ).json()["data"][0]["id"]
+                applied = stream.events_applied
+                await auth_http.post(
+                    f"/auth/v1/sessions/{session_id}/revoke", headers=bearer(SECRET)
+                )
+                for _ in range(1000):
+                    if stream.events_applied > applied:
+                        break
+                    await asyncio.sleep(0.01)
+                answer = await http.get("/whoami", headers=bearer(token))
+                assert answer.status_code == 401
+                assert answer.json()["reason"] == "session-revoked"
+            assert not stream.running
+
+
 # -- examples/demo/app.py ----------------------------------------------------------------
 def form_post(origin: str = LOCAL) -> dict[str, str]:
     return {"Origin": origin}

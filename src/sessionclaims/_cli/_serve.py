@@ -77,8 +77,18 @@ def _url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+_GRACEFUL_SHUTDOWN = 5
+
+
 async def _run_server(app: Any, sock: socket.socket, log_level: str) -> None:
-    config = uvicorn.Config(app, interface="asgi3", lifespan="on", log_level=log_level)
+    # A change-stream subscriber never ends its response: give shutdown a bound.
+    config = uvicorn.Config(
+        app,
+        interface="asgi3",
+        lifespan="on",
+        log_level=log_level,
+        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN,
+    )
     server = uvicorn.Server(config)
     try:
         await server.serve(sockets=[sock])
