@@ -329,14 +329,17 @@ class PostgresStore(DelegatingStore[Connection]):
 
     async def _getconn(self, pool: AsyncConnectionPool[Connection]) -> Connection:
         """A pooled connection within ``timeout`` seconds; the wait goes on only while
-        the server still accepts connections (looked at every probe interval, probed at
-        most once a second while the pool is merely busy)."""
+        the server still accepts connections (looked at after 10 ms, when a concurrent
+        call may have found the server gone, then every probe interval; probed at most
+        once a second while the pool is merely busy)."""
         deadline = time.monotonic() + self._timeout
+        wait = self._health.interval / 10
         while True:
-            wait = min(self._health.interval, deadline - time.monotonic())
+            wait = min(wait, deadline - time.monotonic())
             try:
                 return await pool.getconn(timeout=wait)
             except PoolTimeout as exc:
+                wait = self._health.interval
                 if time.monotonic() >= deadline:
                     raise StoreUnavailable(
                         f"the store {self.url} had no free connection within {self._timeout:g} s"
