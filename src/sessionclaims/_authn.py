@@ -5,7 +5,7 @@ The middleware finds the token (Bearer header first, then the ``__session`` cook
 asks an :class:`Authenticator`. ``authenticate_fast`` is a plain function call that
 answers the common case (a verified, fresh token) without awaiting anything; when it
 returns ``None`` the middleware awaits ``authenticate``, which may fetch keys (verify-only
-mode) or reissue the token (full mode, see ``backend.py``) and returns headers to add to
+mode) or reissue the token (full mode, see ``_full_authn.py``) and returns headers to add to
 the response.
 """
 

@@ -28,9 +28,9 @@ from ._errors import (
     StoreUnavailable,
     TokenError,
 )
-from ._issuer import VERSION_CLAIM
 from ._reissue import verify_session_token
 from .auth import Auth, AuthUser
+from .backend.issuer import VERSION_CLAIM
 from .cookies import REFRESH_COOKIE, clear_cookie_headers, is_secure, session_cookie
 from .freshness import FRESH, REVOKED
 from .tokens import VerifiedToken

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._errors import MetadataError, SessionNotActive, SessionNotFound, TokenError
-from ._issuer import VERSION_CLAIM
+from .backend.issuer import VERSION_CLAIM
 from .tokens import VerifiedToken
 
 if TYPE_CHECKING:

@@ -29,9 +29,9 @@ from cachetools import TLRUCache
 
 from ._authn import Outcome, VerifyOnlyAuthenticator
 from ._errors import TokenError
-from ._issuer import VERSION_CLAIM
 from ._json import JSONError, loads_strict
 from .auth import Auth, AuthUser
+from .backend.issuer import VERSION_CLAIM
 from .change_stream import ChangeStream
 from .cookies import is_secure, session_cookie
 from .freshness import FRESH, REVOKED

@@ -10,9 +10,9 @@ import argparse
 import dataclasses
 from typing import Any
 
-from .._context import Page
-from .._keystore import KeyInfo
 from ..backend import Backend
+from ..backend._context import Page
+from ..backend.signing_keys import KeyInfo
 from ..config import Settings
 from ..models import NewSession, Session, User
 from ._common import (

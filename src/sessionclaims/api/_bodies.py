@@ -22,8 +22,8 @@ from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 
-from .._context import TEMPLATE_NAME
 from .._json import JSONError, loads_strict
+from ..backend._context import TEMPLATE_NAME
 from ..metadata import ALIASES, TIERS, canonical_tiers
 from ._errors import ApiError
 

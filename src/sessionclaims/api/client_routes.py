@@ -20,8 +20,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from .._errors import TokenError
-from .._sessions import session_id_of
 from ..auth import Auth
+from ..backend.sessions import session_id_of
 from ..cookies import REFRESH_COOKIE, clear_cookie_headers, is_secure, session_cookie
 from ._bodies import path_id, read_json_object, reject_unknown, template_name
 from ._errors import ApiError

@@ -14,13 +14,13 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._errors import MetadataError, TemplateNotFound
-from ._json import dumps_compact
-from .keys import SigningKey
-from .models import Session, User
-from .stores.base import SessionRecord, UserRecord
-from .templates import CompiledTemplate, NamedTemplate
-from .tokens import encode_token
+from .._errors import MetadataError, TemplateNotFound
+from .._json import dumps_compact
+from ..keys import SigningKey
+from ..models import Session, User
+from ..stores.base import SessionRecord, UserRecord
+from ..templates import CompiledTemplate, NamedTemplate
+from ..tokens import encode_token
 
 __all__ = ["TOKEN_FORMAT_VERSION", "VERSION_CLAIM", "Issuer"]
 

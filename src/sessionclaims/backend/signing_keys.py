@@ -21,10 +21,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ._errors import ConfigurationError
-from ._json import dumps_compact
-from .keys import KeyRing, KeySet, SigningKey
-from .stores.base import KeyRecord, Store
+from .._errors import ConfigurationError
+from .._json import dumps_compact
+from ..keys import KeyRing, KeySet, SigningKey
+from ..stores.base import KeyRecord, Store
 
 __all__ = ["KeyInfo", "KeyManager"]
 

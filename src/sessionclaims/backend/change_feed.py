@@ -15,9 +15,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from ._errors import StoreUnavailable
-from .freshness import Freshness
-from .stores.base import ChangeListener, ChangeRecord, Store
+from .._errors import StoreUnavailable
+from ..freshness import Freshness
+from ..stores.base import ChangeListener, ChangeRecord, Store
 
 __all__ = ["ChangeFeed"]
 

@@ -13,20 +13,18 @@ import hmac
 import secrets
 from typing import TYPE_CHECKING
 
-from ._context import Context, Page, new_id
-from ._errors import (
+from .._errors import (
     InvalidRequest,
     SessionNotActive,
     SessionNotFound,
-    SignUpAlreadyCompleted,
-    SignUpNotFound,
     TokenError,
 )
-from .models import NewSession, Session, SessionStatus
-from .stores.base import SessionRecord, UserRecord
+from ..models import NewSession, Session, SessionStatus
+from ..stores.base import SessionRecord, UserRecord
+from ._context import Context, Page, new_id
 
 if TYPE_CHECKING:
-    from ._users import SignUpCompletion, UsersResource
+    from .users import UsersResource
 
 __all__ = ["SessionsResource", "hash_refresh_credential"]
 
@@ -71,7 +69,7 @@ class SessionsResource:
             )
         return origin
 
-    def _new_record(self, user_id: str, origin: str | None) -> tuple[SessionRecord, str]:
+    def new_record(self, user_id: str, origin: str | None) -> tuple[SessionRecord, str]:
         ctx = self._ctx
         now = ctx.now_ms()
         session_id = new_id("sess")
@@ -94,38 +92,10 @@ class SessionsResource:
         ``origin`` becomes the tokens' ``azp`` (default: the first authorized party)."""
         ctx = self._ctx
         user = await self._users.get_record(user_id)
-        record, credential = self._new_record(user.id, origin)
+        record, credential = self.new_record(user.id, origin)
         await ctx.store.insert_session(record)
         token = ctx.issuer.session_token(user, record)
         return NewSession(record.to_session(ctx.now_ms()), token, credential)
-
-    async def _complete_sign_up(self, sign_up_id: str, origin: str | None) -> SignUpCompletion:
-        from ._users import SignUpCompletion
-
-        ctx = self._ctx
-        await ctx.ensure_open()
-        sign_up = await ctx.store.get_sign_up(sign_up_id)
-        if sign_up is None:
-            raise SignUpNotFound(sign_up_id)
-        if sign_up.status != "pending":
-            raise SignUpAlreadyCompleted(f"sign-up {sign_up_id!r} was completed already")
-        now = ctx.now_ms()
-        user = UserRecord(
-            id=new_id("user"),
-            external_id=None,
-            created_at=now,
-            updated_at=now,
-            public_metadata={},
-            private_metadata={},
-            unsafe_metadata=dict(sign_up.unsafe_metadata),
-        )
-        ctx.issuer.check_budget(user)
-        session, credential = self._new_record(user.id, origin)
-        await ctx.store.complete_sign_up(sign_up_id, user, session, now_ms=now)
-        token = ctx.issuer.session_token(user, session)
-        return SignUpCompletion(
-            user.to_user(), NewSession(session.to_session(now), token, credential)
-        )
 
     # -- reading ------------------------------------------------------------------------
     async def get_record(self, session_id: str) -> SessionRecord:
@@ -231,7 +201,7 @@ class SessionsResource:
                     param="expires_in_seconds",
                 )
         if template is not None and template not in ctx.issuer.named_templates:
-            from ._errors import TemplateNotFound
+            from .._errors import TemplateNotFound
 
             raise TemplateNotFound(template)
         record, user = await self.active(session_id)

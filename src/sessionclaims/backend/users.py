@@ -1,4 +1,4 @@
-"""``backend.users`` and ``backend.sign_ups``: users and their three tiers of metadata.
+"""``backend.users``: users and their three tiers of metadata.
 
 Every write is atomic across tiers: the new tiers are computed and checked (limits on the
 result, token budget) inside the store's read-modify-write, so a refused write leaves the
@@ -10,16 +10,15 @@ of it before the call returns.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
+from .._errors import InvalidRequest, UserNotFound
+from ..metadata import TIERS, apply_metadata, canonical_tiers
+from ..models import User
+from ..stores.base import UserRecord
 from ._context import Context, Page, new_id
-from ._errors import InvalidRequest, MetadataError, UserNotFound
-from .metadata import TIERS, apply_metadata, canonical_tiers
-from .models import NewSession, SignUp, User
-from .stores.base import SignUpRecord, UserRecord
 
-__all__ = ["SignUpCompletion", "SignUpsResource", "UsersResource"]
+__all__ = ["UsersResource"]
 
 MAX_EXTERNAL_ID = 255
 
@@ -206,71 +205,3 @@ class UsersResource:
         ctx.freshness.user_deleted(user_id, now / 1000)
         for session_id in revoked:
             ctx.freshness.session_ended(session_id, now / 1000)
-
-
-@dataclass(frozen=True, slots=True)
-class SignUpCompletion:
-    """A completed sign-up: the new user and their first session."""
-
-    user: User
-    new_session: NewSession
-
-    def to_dict(self) -> dict[str, Any]:
-        """The HTTP API's answer to ``POST /v1/sign_ups/{id}/complete``."""
-        return {"user": self.user.to_dict(), **self.new_session.to_dict()}
-
-
-class SignUpsResource:
-    """Sign-ups: unsafe metadata collected before the user exists."""
-
-    def __init__(self, ctx: Context, users: UsersResource, sessions: Any) -> None:
-        self._ctx = ctx
-        self._users = users
-        self._sessions = sessions
-
-    async def create_sign_up(self, /, **fields: Any) -> SignUp:
-        """Start a sign-up holding ``unsafe_metadata`` (or ``untrusted_metadata``).
-
-        Public and private metadata cannot be set at sign-up:
-        :class:`~sessionclaims.MetadataError` ``form_param_not_allowed`` (403)."""
-        ctx = self._ctx
-        tiers = canonical_tiers(fields)
-        for name in sorted(set(fields) - {"unsafe_metadata", "untrusted_metadata"}):
-            code = "form_param_not_allowed" if name in _FORBIDDEN else "unknown_field"
-            status = 403 if name in _FORBIDDEN else 422
-            raise MetadataError(code, f"{name} cannot be set at sign-up", param=name, status=status)
-        empty: dict[str, dict[str, Any]] = {tier: {} for tier in TIERS}
-        values = apply_metadata(empty, tiers, mode="replace", limits=ctx.limits)
-        await ctx.ensure_open()
-        record = SignUpRecord(
-            id=new_id("sua"),
-            status="pending",
-            unsafe_metadata=values["unsafe_metadata"],
-            created_at=ctx.now_ms(),
-        )
-        await ctx.store.insert_sign_up(record)
-        return record.to_sign_up()
-
-    async def get_sign_up(self, sign_up_id: str) -> SignUp:
-        """The sign-up; raises :class:`~sessionclaims.SignUpNotFound`."""
-        from ._errors import SignUpNotFound
-
-        await self._ctx.ensure_open()
-        record = await self._ctx.store.get_sign_up(sign_up_id)
-        if record is None:
-            raise SignUpNotFound(sign_up_id)
-        return record.to_sign_up()
-
-    async def complete_sign_up(
-        self, sign_up_id: str, *, origin: str | None = None
-    ) -> SignUpCompletion:
-        """After the host app verified the person: create the user (the sign-up's unsafe
-        metadata copied), its first session and token. Completing twice raises
-        :class:`~sessionclaims.SignUpAlreadyCompleted` (HTTP 409)."""
-        result: SignUpCompletion = await self._sessions._complete_sign_up(sign_up_id, origin)
-        return result
-
-    complete = complete_sign_up
-
-
-_FORBIDDEN = frozenset({"public_metadata", "private_metadata", "trusted_metadata"})

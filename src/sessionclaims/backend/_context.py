@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from ._issuer import Issuer
-    from ._keystore import KeyManager
-    from .config import Settings
-    from .freshness import Freshness
-    from .metadata import MetadataLimits
-    from .stores.base import Store
+    from ..config import Settings
+    from ..freshness import Freshness
+    from ..metadata import MetadataLimits
+    from ..stores.base import Store
+    from .issuer import Issuer
+    from .signing_keys import KeyManager
 
 __all__ = ["TEMPLATE_NAME", "Context", "Page", "new_id"]
 

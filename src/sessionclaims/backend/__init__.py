@@ -18,25 +18,26 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._broadcast import Broadcaster
+from .._broadcast import Broadcaster
+from .._errors import ConfigurationError
+from .._full_authn import BackendAuthenticator
+from ..config import Settings, resolve_settings
+from ..cookies import REFRESH_COOKIE, SESSION_COOKIE
+from ..freshness import Freshness
+from ..keys import ALGORITHMS
+from ..metadata import MetadataLimits
+from ..models import NewSession
+from ..stores import open_store
+from ..stores.base import ChangeListener, Store
+from ..templates import compile_template, load_named_template
+from ..tokens import REQUIRED_CLAIMS, TokenVerifier, VerifyOptions
 from ._context import TEMPLATE_NAME, Context
-from ._errors import ConfigurationError
-from ._feed import ChangeFeed
-from ._full_authn import BackendAuthenticator
-from ._issuer import Issuer
-from ._keystore import KeyManager
-from ._sessions import SessionsResource
-from ._users import SignUpsResource, UsersResource
-from .config import Settings, resolve_settings
-from .cookies import REFRESH_COOKIE, SESSION_COOKIE
-from .freshness import Freshness
-from .keys import ALGORITHMS
-from .metadata import MetadataLimits
-from .models import NewSession
-from .stores import open_store
-from .stores.base import ChangeListener, Store
-from .templates import compile_template, load_named_template
-from .tokens import REQUIRED_CLAIMS, TokenVerifier, VerifyOptions
+from .change_feed import ChangeFeed
+from .issuer import Issuer
+from .sessions import SessionsResource
+from .sign_ups import SignUpsResource
+from .signing_keys import KeyManager
+from .users import UsersResource
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -222,7 +223,7 @@ class Backend:
     def api(self) -> Starlette:
         """The HTTP API as a Starlette app; mount it, e.g. ``Mount("/auth", backend.api)``."""
         if self._api is None:
-            from .api import build_api
+            from ..api import build_api
 
             self._api = build_api(self)
         return self._api
