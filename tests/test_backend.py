@@ -25,6 +25,7 @@ from sessionclaims import (
 )
 from sessionclaims.stores.base import dump_metadata
 from sessionclaims.templates import load_named_template
+from sessionclaims.tokens import encode_token
 
 from .conftest import FakeClock
 from .full_mode import ISSUER, ORIGIN, bearer, client, make_app, make_backend
@@ -409,10 +410,33 @@ async def test_retired_keys_leave_the_jwks_and_the_store_by_themselves(
         await backend.keys.rotate()
         assert old in {k["kid"] for k in backend.jwks()["keys"]}
         clock.advance(backend.settings.token_lifetime + backend.settings.clock_skew + 61)
-        for _ in range(250):  # up to 5 s for the change feed's maintenance (every poll)
-            if old not in {k["kid"] for k in backend.jwks()["keys"]}:
-                break
-            await asyncio.sleep(0.02)
+        # Gone from the JWKS at once, before any clean-up ran...
         assert old not in {k["kid"] for k in backend.jwks()["keys"]}
+        assert old in {record.kid for record in await backend.store.list_keys()}
+        # ...and from the store at the change feed's next maintenance.
+        await backend.feed.step()
         assert old not in {record.kid for record in await backend.store.list_keys()}
         assert len(backend.jwks()["keys"]) == 1
+
+
+async def test_a_retired_key_verifies_nothing_from_its_retirement_on(
+    db: str, clock: FakeClock
+) -> None:
+    async with make_backend(db, clock) as backend:
+        user = await backend.users.create_user(public_metadata={"role": "admin"})
+        new = await backend.sessions.create_session(user.id)
+        old_key = backend.keys.signer
+        await backend.keys.rotate()
+        retire_at = next(k.retire_at for k in backend.keys.list() if k.kid == old_key.kid)
+        assert retire_at is not None
+        # A token of the old key that outlives its retirement (a stolen key's forgery):
+        claims = {**claims_of(new.token), "exp": retire_at // 1000 + 3600}
+        forged = encode_token(claims, old_key)
+        async with client(make_app(backend)) as c:
+            body = (await c.get("/whoami", headers=bearer(forged))).json()
+            assert body["signed_in"]  # before retirement the old key still verifies
+            clock.advance(retire_at / 1000 - clock() + 0.001)
+            body = (await c.get("/whoami", headers=bearer(forged))).json()
+        assert not body["signed_in"]
+        assert body["reason"] == "token-unknown-key"
+        assert old_key.kid not in {k["kid"] for k in backend.jwks()["keys"]}

@@ -122,27 +122,31 @@ class ChangeFeed:
             return True
         return False
 
+    async def step(self) -> None:
+        """One round of following: apply new changes, expire old ones, and (at most once a
+        minute by the clock) prune the change log and retired keys. The background task
+        runs this every ``poll_interval``; tests call it to step the feed by hand."""
+        try:
+            await self.poll_once()
+            self._freshness.expire()  # free what the horizon has passed
+            await self._maybe_prune()
+        except StoreUnavailable as exc:
+            if self.healthy:
+                logger.error("change feed: store unavailable (%s); retrying", exc)
+            self.healthy = False
+            return
+        except Exception:  # the feed must outlive any single bad poll
+            logger.exception("change feed: poll failed; retrying")
+            self.healthy = False
+            return
+        if not self.healthy:
+            logger.warning("change feed: store reachable again; caught up to %d", self._last_seq)
+        self.healthy = True
+
     async def _poll_forever(self) -> None:
         while not self._stopping:
             await asyncio.sleep(self._poll_interval)
-            try:
-                await self.poll_once()
-                self._freshness.expire()  # free what the horizon has passed
-                await self._maybe_prune()
-            except StoreUnavailable as exc:
-                if self.healthy:
-                    logger.error("change feed: store unavailable (%s); retrying", exc)
-                self.healthy = False
-                continue
-            except Exception:  # the feed must outlive any single bad poll
-                logger.exception("change feed: poll failed; retrying")
-                self.healthy = False
-                continue
-            if not self.healthy:
-                logger.warning(
-                    "change feed: store reachable again; caught up to %d", self._last_seq
-                )
-            self.healthy = True
+            await self.step()
 
     async def _maybe_prune(self) -> None:
         now = self._clock()

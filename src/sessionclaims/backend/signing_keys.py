@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,9 +101,20 @@ class KeyManager:
         self._clock = clock
         self._ring: KeyRing | None = None
         self._records: builtins.list[KeyRecord] = []
-        self.current_key_set: KeySet | None = None
-        """The verification keys now, or ``None`` before loading (a plain attribute: the
-        hot path reads it on every request)."""
+        self._loaded: builtins.list[KeyRecord] = []
+        self._keys: dict[str, SigningKey] = {}
+        self._next_retirement = math.inf
+        self._current_key_set: KeySet | None = None
+
+    @property
+    def current_key_set(self) -> KeySet | None:
+        """The verification keys now, or ``None`` before loading.
+
+        A key leaves the set at its retirement time, whether or not :meth:`prune` has run;
+        the set is then a new object, so caches bound to the old one stop serving."""
+        if self._clock() * 1000 >= self._next_retirement:
+            self._retire_due()
+        return self._current_key_set
 
     @property
     def loaded(self) -> bool:
@@ -112,6 +124,8 @@ class KeyManager:
     @property
     def ring(self) -> KeyRing:
         """The current key ring (newest key signs, every listed key verifies)."""
+        if self._clock() * 1000 >= self._next_retirement:
+            self._retire_due()
         if self._ring is None:
             raise RuntimeError("keys are not loaded yet: open the backend first")
         return self._ring
@@ -204,9 +218,20 @@ class KeyManager:
         live = self._live(records)
         if not live:
             raise RuntimeError("no live signing key in the store")
-        keys = [
-            SigningKey.from_pem(unseal(r.private_key, self._secret, r.kid), alg=r.alg) for r in live
-        ]
+        keys = {r.kid: self._keys.get(r.kid) for r in live}
+        self._keys = {
+            r.kid: keys[r.kid]
+            or SigningKey.from_pem(unseal(r.private_key, self._secret, r.kid), alg=r.alg)
+            for r in live
+        }
+        self._loaded = records
         self._records = live
-        self._ring = KeyRing(keys)
-        self.current_key_set = self._ring.key_set
+        self._ring = KeyRing([self._keys[r.kid] for r in live])
+        self._current_key_set = self._ring.key_set
+        self._next_retirement = min(
+            (r.retire_at for r in live if r.retire_at is not None), default=math.inf
+        )
+
+    def _retire_due(self) -> None:
+        """Drop the keys whose retirement time has come (no store call)."""
+        self._build(self._loaded)
