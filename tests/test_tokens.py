@@ -20,6 +20,7 @@ from sessionclaims.tokens import (
     VerifyOptions,
     decode_jws,
     encode_token,
+    sign_token,
     unverified_header,
 )
 from tests.conftest import FakeClock
@@ -432,22 +433,22 @@ def test_remember_caches_a_freshly_minted_token(clock: FakeClock) -> None:
     key = signing_key("ES256")
     counted = counting(key)
     checker = verifier(clock)
-    token = encode_token(valid_claims(), key)
-    remembered = checker.remember(token)
+    signed = sign_token(valid_claims(), key)
+    remembered = checker.remember(signed)
     assert remembered.sid == "sess_9QmZr1"
-    assert checker.verify(token, KeySet([counted])) is remembered
+    assert checker.verify(signed.token, KeySet([counted])) is remembered
     assert counted.calls == 0
-    assert checker.remember(token) is remembered
+    assert checker.remember(signed) is remembered
 
 
 def test_remember_survives_an_eviction_by_another_thread(clock: FakeClock) -> None:
     key = signing_key("ES256")
     checker = verifier(clock)
     checker._cache = _EvictedOnRead(maxsize=16)
-    token = encode_token(valid_claims(), key)
-    first = checker.remember(token)
+    signed = sign_token(valid_claims(), key)
+    first = checker.remember(signed)
     assert checker.cache_len == 1
-    assert checker.remember(token) == first  # found, evicted, then accepted again
+    assert checker.remember(signed) == first  # found, evicted, then accepted again
     assert checker.cache_len == 1
 
 
@@ -466,19 +467,35 @@ def test_refusals_quote_hostile_header_values_briefly(clock: FakeClock) -> None:
         assert "..." in str(caught.value)
 
 
-def test_remember_refuses_tokens_it_did_not_mint(clock: FakeClock) -> None:
+def test_remember_takes_only_what_sign_token_returned(clock: FakeClock) -> None:
     key = signing_key("ES256")
     checker = verifier(clock)
-    foreign = sign(header_for(key), valid_claims(), key)  # signed, but not by encode_token
-    assert reason_of(lambda: checker.remember(foreign)) == "token-unknown-key"
+    token = encode_token(valid_claims(), key)  # a string, as a request would carry it
+    with pytest.raises(TypeError):
+        checker.remember(token)  # type: ignore[arg-type]
     assert checker.cache_len == 0
+
+
+def test_two_verifiers_share_no_cache(clock: FakeClock) -> None:
+    """Every cache belongs to its verifier: nothing one learns serves the other."""
+    key = signing_key("ES256")
+    counted = counting(key)
+    first, second = verifier(clock), verifier(clock)
+    signed = sign_token(valid_claims(), key)
+    first.remember(signed)
+    first.verify(
+        sign_token({**valid_claims(), "sid": "sess_other"}, key).token, KeySet([key.public_key])
+    )
+    assert second.cache_len == 0
+    second.verify(signed.token, KeySet([counted]))
+    assert counted.calls == 1  # the second verifier checked the signature itself
 
 
 def test_remember_applies_the_claim_policy(clock: FakeClock) -> None:
     key = signing_key("EdDSA")
     checker = verifier(clock)
-    token = encode_token({**valid_claims(), "iss": "https://other.example"}, key)
-    assert reason_of(lambda: checker.remember(token)) == "token-invalid-issuer"
+    signed = sign_token({**valid_claims(), "iss": "https://other.example"}, key)
+    assert reason_of(lambda: checker.remember(signed)) == "token-invalid-issuer"
     assert checker.cache_len == 0
 
 

@@ -15,7 +15,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from sessionclaims.keys import KeySet, SigningKey
-from sessionclaims.tokens import encode_token
+from sessionclaims.tokens import SignedToken, sign_token
 
 __all__ = [
     "AZP",
@@ -89,7 +89,10 @@ class KeyMaterial:
         return pem.decode("ascii")
 
     def token(self, n: int = 0, *, now: int | None = None) -> str:
-        return encode_token(session_claims(n, now=now), self.signing_key)
+        return self.signed(n, now=now).token
+
+    def signed(self, n: int = 0, *, now: int | None = None) -> SignedToken:
+        return sign_token(session_claims(n, now=now), self.signing_key)
 
 
 async def _hello(request: Request) -> PlainTextResponse:

@@ -141,7 +141,9 @@ class BackendAuthenticator:
         issued = outcome.auth
         if issued.is_signed_in and outcome.headers:
             token = outcome.headers[0][1].decode("ascii")
-            self._reissued[stale.token] = (token, backend.verifier.remember(token))
+            # _issue_for remembered it: a cache hit, no signature check.
+            verified = backend.verifier.verify(token, backend.keys.key_set)
+            self._reissued[stale.token] = (token, verified)
         return outcome
 
     async def _from_refresh(self, scope: Scope, refresh: str, reason: str) -> Outcome:
@@ -169,7 +171,7 @@ class BackendAuthenticator:
             record, user = await backend.sessions.active(session_id)
             if expect_user is not None and record.user_id != expect_user:
                 return self._revoked(scope)
-            token = backend.issuer.session_token(user, record)
+            signed = backend.issuer.sign_session(user, record)
             if touch:
                 await backend.store.touch_session(record.id, now_ms=int(backend.clock() * 1000))
         except (SessionNotActive, SessionNotFound):
@@ -181,5 +183,5 @@ class BackendAuthenticator:
         except SessionClaimsError as exc:  # e.g. a token over budget after a config change
             logger.error("cannot reissue session %s: %s", session_id, exc)
             return Outcome(Auth.signed_out("reissue-failed"))
-        verified = backend.verifier.remember(token)
-        return self._issued(scope, token, verified, cookie)
+        verified = backend.verifier.remember(signed)
+        return self._issued(scope, signed.token, verified, cookie)

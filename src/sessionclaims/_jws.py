@@ -12,32 +12,55 @@ from __future__ import annotations
 
 import binascii
 import functools
-import threading
-import time
 from binascii import a2b_base64
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, NoReturn
-
-from cachetools import TTLCache
+from typing import Any, NamedTuple, NoReturn
 
 from ._b64 import PADDING, TO_STANDARD, b64url_encode, is_canonical
 from ._errors import TokenError
 from ._json import JSONError, dumps_compact, loads_strict
 from .keys import ALGORITHMS, KeySet, PublicKey, SigningKey
 
-__all__ = ["decode_jws", "encode_token", "unverified_header"]
+__all__ = [
+    "HeaderCache",
+    "SignedToken",
+    "decode_jws",
+    "encode_token",
+    "sign_token",
+    "unverified_header",
+]
 
 _REFUSED_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "b64"})
 
 # A header that passed every rule that does not depend on the verifier, with its read-only
 # view, its alg (one of ALGORITHMS) and its kid (None unless a string).
 _Header = tuple[dict[str, Any], Mapping[str, Any], str, str | None]
-# Such headers of tokens whose signature verified, by their exact base64 bytes: every token
-# signed by one key has the same header, so a new token skips decoding and checking it.
-# Only verified headers enter, so forged tokens cannot fill it; cleared when full.
-_HEADERS: dict[bytes, _Header] = {}
 _HEADERS_MAX = 256
+
+
+class HeaderCache:
+    """Headers of tokens whose signature verified, by their exact base64 bytes.
+
+    Every token signed by one key has the same header, so a new token skips decoding and
+    checking it. Only verified headers enter, so forged tokens cannot fill it; bounded
+    (cleared when full). Each :class:`~sessionclaims.tokens.TokenVerifier` owns one.
+    """
+
+    __slots__ = ("_headers",)
+
+    def __init__(self) -> None:
+        self._headers: dict[bytes, _Header] = {}
+
+    def get(self, header_b64: bytes) -> _Header | None:
+        """The checked header for these bytes, or None."""
+        return self._headers.get(header_b64)
+
+    def add(self, header_b64: bytes, header: _Header) -> None:
+        """Remember a header whose token's signature verified."""
+        if len(self._headers) >= _HEADERS_MAX:
+            self._headers.clear()
+        self._headers[header_b64] = header
 
 
 def _refuse(reason: str, message: str) -> NoReturn:
@@ -116,12 +139,15 @@ def unverified_header(token: str, *, max_token_bytes: int = 8192) -> dict[str, A
     decoded = _decode_part(header_b64)
     _decode_part(payload_b64)
     _decode_part(signature_b64)
-    known = _HEADERS.get(header_b64)
-    return dict(known[0]) if known is not None else _json_object(decoded, "header")
+    return _json_object(decoded, "header")
 
 
 def _decode(
-    token: str, keys: KeySet, algorithms: frozenset[str], max_token_bytes: int
+    token: str,
+    keys: KeySet,
+    algorithms: frozenset[str],
+    max_token_bytes: int,
+    headers: HeaderCache | None = None,
 ) -> tuple[Mapping[str, Any], bytes, PublicKey]:
     """The JWS layer: size, structure, header, alg/kid, signature; then the payload bytes.
 
@@ -130,7 +156,7 @@ def _decode(
     ``token-malformed`` whatever its header says.
     """
     raw, (header_b64, payload_b64, signature_b64) = _split(token, max_token_bytes)
-    known = _HEADERS.get(header_b64)
+    known = headers.get(header_b64) if headers is not None else None
     header_bytes = b"" if known is not None else _decode_part(header_b64)
     payload = _decode_part(payload_b64)
     signature = _decode_part(signature_b64)
@@ -146,10 +172,8 @@ def _decode(
     # The signing input is the token's own bytes up to the second dot.
     if not key.verify(signature, raw[: len(header_b64) + len(payload_b64) + 1]):
         _refuse("token-invalid-signature", "the signature does not verify")
-    if known is None:
-        if len(_HEADERS) >= _HEADERS_MAX:
-            _HEADERS.clear()
-        _HEADERS[header_b64] = header, view, alg, kid
+    if known is None and headers is not None:
+        headers.add(header_b64, (header, view, alg, kid))
     return view, payload, key
 
 
@@ -169,13 +193,16 @@ def decode_jws(
     return dict(header), payload
 
 
-# Tokens encode_token signed recently, with the public key of their signer, their header
-# and the claims it serialized: the only tokens TokenVerifier.remember() accepts. Bounded
-# in size and age. (The claims dict is a top-level copy; nested values are shared, as they
-# are in VerifiedToken: never mutate them.)
-_Minted = tuple[PublicKey, dict[str, Any], dict[str, Any]]
-_MINTED: TTLCache[str, _Minted] = TTLCache(maxsize=4096, ttl=300, timer=time.monotonic)
-_MINTED_LOCK = threading.Lock()
+class SignedToken(NamedTuple):
+    """A token :func:`sign_token` just signed, with what it serialized: the issuing side
+    hands it to :meth:`~sessionclaims.tokens.TokenVerifier.remember`, which then need not
+    parse or verify its own token. (``claims`` is a top-level copy; nested values are
+    shared with the caller's: never mutate them.)"""
+
+    token: str
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    key: PublicKey
 
 
 @functools.lru_cache(maxsize=64)
@@ -183,7 +210,7 @@ def _header_segment(alg: str, kid: str) -> str:
     return b64url_encode(dumps_compact({"alg": alg, "kid": kid, "typ": "JWT"}).encode("utf-8"))
 
 
-def encode_token(claims: Mapping[str, Any], key: SigningKey) -> str:
+def sign_token(claims: Mapping[str, Any], key: SigningKey) -> SignedToken:
     """Sign ``claims`` into a compact JWS with header ``{"alg", "kid", "typ": "JWT"}``.
 
     Claims are serialized as compact JSON (TypeError/ValueError if they cannot be: NaN,
@@ -195,6 +222,9 @@ def encode_token(claims: Mapping[str, Any], key: SigningKey) -> str:
     signature = key.sign(signing_input.encode("ascii"))
     token = f"{signing_input}.{b64url_encode(signature)}"
     header = {"alg": key.alg, "kid": key.kid, "typ": "JWT"}
-    with _MINTED_LOCK:
-        _MINTED[token] = (key.public_key, header, snapshot)
-    return token
+    return SignedToken(token, header, snapshot, key.public_key)
+
+
+def encode_token(claims: Mapping[str, Any], key: SigningKey) -> str:
+    """:func:`sign_token`, returning only the compact token."""
+    return sign_token(claims, key).token

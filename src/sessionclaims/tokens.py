@@ -1,4 +1,4 @@
-"""Compact JWS tokens: strict parsing, signature verification, claim policy, cache, signing.
+"""Session tokens: the claim policy and the verified-token cache, on the compact-JWS layer.
 
 Verification refuses with :class:`~sessionclaims._errors.TokenError`, whose ``reason`` is
 one of :data:`REASONS`. The checks run in this order, so the reason names the first rule
@@ -20,9 +20,9 @@ broken: size, structure, header, alg/kid, signature, payload, claims, issuer, az
   must name this verifier), ``token-invalid-authorized-party``,
   ``token-expired``, ``token-not-active-yet``, ``token-iat-in-the-future``.
 
-The compact-JWS layer (everything up to the signature) is :mod:`._jws`; this module adds
-the claim policy, the verified-token cache and signing, and re-exports :func:`decode_jws`
-and :func:`unverified_header`.
+The compact-JWS layer (everything up to the signature, and signing) is :mod:`._jws`; this
+module adds the claim policy and the verified-token cache, and re-exports
+:func:`decode_jws`, :func:`unverified_header`, :func:`encode_token` and :func:`sign_token`.
 """
 
 from __future__ import annotations
@@ -38,13 +38,14 @@ from cachetools import FIFOCache
 
 from ._errors import ConfigurationError
 from ._jws import (
-    _MINTED,
-    _MINTED_LOCK,
+    HeaderCache,
+    SignedToken,
     _decode,
     _json_object,
     _refuse,
     decode_jws,
     encode_token,
+    sign_token,
     unverified_header,
 )
 from .keys import ALGORITHMS, KeySet, PublicKey
@@ -52,11 +53,13 @@ from .keys import ALGORITHMS, KeySet, PublicKey
 __all__ = [
     "REASONS",
     "REQUIRED_CLAIMS",
+    "SignedToken",
     "TokenVerifier",
     "VerifiedToken",
     "VerifyOptions",
     "decode_jws",
     "encode_token",
+    "sign_token",
     "unverified_header",
 ]
 
@@ -185,9 +188,18 @@ class VerifiedToken(NamedTuple):
     azp: str | None
 
 
-# A cache entry: the verified token, the key that verified it, and the precomputed bounds
-# of the checks that run on every hit (time passes; the transport changes).
-_Entry = tuple[VerifiedToken, PublicKey, int, int | None, int, bool]
+class _Entry(NamedTuple):
+    """A cache entry: the verified token, the key that verified it, and the precomputed
+    bounds of the checks that run on every hit (time passes; the transport changes)."""
+
+    verified: VerifiedToken
+    key: PublicKey
+    expires_at: int  # exp + leeway
+    not_before: int | None  # nbf - leeway
+    iat_limit: int  # iat - leeway
+    needs_azp_for_cookie: bool
+
+
 _make_verified = VerifiedToken._make
 
 
@@ -227,6 +239,7 @@ class TokenVerifier:
         self._cache: FIFOCache[str, _Entry] = FIFOCache(maxsize=max(cache_size, 1))
         self._cache_enabled = cache_size > 0
         self._lock = threading.Lock()
+        self._headers = HeaderCache()
         self._required = frozenset(options.required_claims)
 
     @property
@@ -248,14 +261,14 @@ class TokenVerifier:
         entry = self._cached(token)
         if entry is None:
             return self._verify_cold(token, keys, from_cookie)
-        verified, key, _, _, _, _ = entry
+        key = entry.key
         found = keys.get(key.kid)
         if found is not key and found != key:
             # The key set no longer holds the key that verified this token.
             self._evict(token)
             return self._verify_cold(token, keys, from_cookie)
         self._check_request(token, entry, from_cookie)
-        return verified
+        return entry.verified
 
     def _cached(self, token: object) -> _Entry | None:
         """The cache entry of ``token``, or None. One membership test when it is absent."""
@@ -269,40 +282,38 @@ class TokenVerifier:
 
     def _check_request(self, token: str, entry: _Entry, from_cookie: bool) -> None:
         """The checks that run on every verification, cached or not: azp/cookie, then times."""
-        _, _, expires_at, not_before, iat_limit, needs_azp_for_cookie = entry
-        if from_cookie and needs_azp_for_cookie:
+        if from_cookie and entry.needs_azp_for_cookie:
             _refuse("token-invalid-authorized-party", "a cookie token must carry azp")
         now = self._clock()
-        if now >= expires_at:
+        if now >= entry.expires_at:
             self._evict(token)
             _refuse("token-expired", "the token has expired")
-        if not_before is not None and now < not_before:
+        if entry.not_before is not None and now < entry.not_before:
             _refuse("token-not-active-yet", "the token is not valid yet (nbf)")
-        if now < iat_limit:
+        if now < entry.iat_limit:
             _refuse("token-iat-in-the-future", "the token was issued in the future (iat)")
 
-    def remember(self, token: str) -> VerifiedToken:
-        """Cache a token this process has just signed with :func:`encode_token`, unverified.
+    def remember(self, signed: SignedToken) -> VerifiedToken:
+        """Cache a token the issuing side has just signed (:func:`sign_token`), unverified.
 
-        For the issuing side, which need not pay for a signature check of its own token.
-        Only tokens :func:`encode_token` produced in this process in the last few minutes
-        are accepted (others raise ``TokenError("token-unknown-key")``), so no token from a
-        request can ever reach the cache this way. The claim policy and time checks still
-        run; a token already cached is returned as is.
+        For the issuing side, which need not pay for a signature check of its own token:
+        it passes what :func:`sign_token` returned, never a string, so no token from a
+        request can reach the cache this way. The claim policy and time checks still run;
+        a token already cached is returned as is.
         """
-        cached = self._cached(token)
+        if not isinstance(signed, SignedToken):
+            raise TypeError("remember() takes the SignedToken that sign_token() returned")
+        cached = self._cached(signed.token)
         if cached is not None:
-            return cached[0]
-        with _MINTED_LOCK:
-            minted = _MINTED.get(token)
-        if minted is None:
-            _refuse("token-unknown-key", "remember() only takes tokens this process just signed")
-        key, header, claims = minted  # what encode_token serialized: no need to parse it back
-        return self._accept(token, MappingProxyType(dict(header)), dict(claims), key, False)
+            return cached.verified
+        header = MappingProxyType(dict(signed.header))
+        return self._accept(signed.token, header, dict(signed.claims), signed.key, False)
 
     def _verify_cold(self, token: str, keys: KeySet, from_cookie: bool) -> VerifiedToken:
         options = self.options
-        header, payload, key = _decode(token, keys, options.algorithms, options.max_token_bytes)
+        header, payload, key = _decode(
+            token, keys, options.algorithms, options.max_token_bytes, self._headers
+        )
         return self._accept(token, header, _json_object(payload, "payload"), key, from_cookie)
 
     def _accept(
@@ -349,7 +360,7 @@ class TokenVerifier:
         verified = _make_verified(
             (token, header, MappingProxyType(claims), exp, iat, nbf, sub, sid, azp)
         )
-        entry: _Entry = (
+        entry = _Entry(
             verified,
             key,
             exp + leeway,

@@ -20,7 +20,7 @@ from ..keys import SigningKey
 from ..models import Session, User
 from ..stores.base import SessionRecord, UserRecord
 from ..templates import CompiledTemplate, NamedTemplate
-from ..tokens import encode_token
+from ..tokens import SignedToken, sign_token
 
 __all__ = ["TOKEN_FORMAT_VERSION", "VERSION_CLAIM", "Issuer"]
 
@@ -117,18 +117,25 @@ class Issuer:
         return claims
 
     # -- signing ------------------------------------------------------------------------
-    def _encode(self, claims: Mapping[str, Any]) -> str:
-        return encode_token(claims, self._signer())
+    def _sign(self, claims: Mapping[str, Any]) -> SignedToken:
+        return sign_token(claims, self._signer())
+
+    def sign_session(
+        self, user: UserRecord, session: SessionRecord, *, lifetime: int | None = None
+    ) -> SignedToken:
+        """A signed session token with its claims (for ``TokenVerifier.remember``), or
+        :class:`MetadataError` ``session_token_too_large``."""
+        now = int(self._clock())
+        signed = self._sign(self.session_claims(user, session, now=now, lifetime=lifetime))
+        if len(signed.token) > self.max_token_bytes:
+            raise _too_large(len(signed.token), self.max_token_bytes)
+        return signed
 
     def session_token(
         self, user: UserRecord, session: SessionRecord, *, lifetime: int | None = None
     ) -> str:
-        """A signed session token, or :class:`MetadataError` ``session_token_too_large``."""
-        now = int(self._clock())
-        token = self._encode(self.session_claims(user, session, now=now, lifetime=lifetime))
-        if len(token) > self.max_token_bytes:
-            raise _too_large(len(token), self.max_token_bytes)
-        return token
+        """:meth:`sign_session`, returning only the token."""
+        return self.sign_session(user, session, lifetime=lifetime).token
 
     def named_token(self, name: str, user: UserRecord, session: SessionRecord) -> str:
         """A token from the named template ``name`` (its own lifetime, skew and ``aud``)."""
@@ -141,7 +148,7 @@ class Issuer:
         if template.aud is not None:
             claims["aud"] = template.aud
         claims.update(template.template.render(user.to_user(), session.to_session(now * 1000)))
-        return self._encode(claims)
+        return self._sign(claims).token
 
     # -- budget -------------------------------------------------------------------------
     def estimated_size(self, user: UserRecord) -> int:
