@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -24,16 +23,15 @@ from sessionclaims.metadata import (
     metadata_size,
 )
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors"
+from .vector_files import METADATA_MERGE, load_json
+
 DEFAULT = MetadataLimits()
 EMPTY: dict[str, dict[str, Any]] = {tier: {} for tier in TIERS}
 
 
 def _merge_cases() -> list[Any]:
-    path = VECTORS / "metadata_merge.json"
-    if not path.exists():
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"vectors not found: {path}"))]
-    cases = json.loads(path.read_text(encoding="utf-8"))["cases"]
+    cases = load_json(METADATA_MERGE)["cases"]
+    assert cases, f"{METADATA_MERGE} holds no case"
     return [pytest.param(case, id=case["name"]) for case in cases]
 
 

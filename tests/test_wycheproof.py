@@ -1,4 +1,4 @@
-"""Wycheproof vectors (C2SP/wycheproof, in ``shared/vectors/wycheproof`` beside the repo).
+"""Wycheproof vectors (C2SP/wycheproof, copied into ``tests/vectors/wycheproof``).
 
 - JWS: every ``valid`` token whose alg we allow is accepted by ``decode_jws``; every other
   one is refused (``invalid`` ones, and HMAC / RS384 / PS256 / ES521 ``valid`` ones).
@@ -10,9 +10,7 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,18 +19,16 @@ from sessionclaims._errors import KeyFormatError, TokenError
 from sessionclaims.keys import ALGORITHMS, KeySet, PublicKey
 from sessionclaims.tokens import decode_jws, unverified_header
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "wycheproof"
-pytestmark = pytest.mark.skipif(
-    not VECTORS.is_dir(),
-    reason=f"Wycheproof vectors not found at {VECTORS}: clone shared/ beside the repository",
-)
+from .vector_files import WYCHEPROOF, load_json
+
+VECTORS = WYCHEPROOF
 
 
 @functools.cache
 def load(name: str) -> dict[str, Any]:
-    if not VECTORS.is_dir():
-        return {"testGroups": []}
-    data: dict[str, Any] = json.loads((VECTORS / name).read_text())
+    data: dict[str, Any] = load_json(VECTORS / name)
+    if not data.get("testGroups"):
+        raise ValueError(f"{VECTORS / name} holds no test group")
     return data
 
 

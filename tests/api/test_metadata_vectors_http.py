@@ -1,10 +1,8 @@
-"""The shared merge vectors (``shared/vectors/metadata_merge.json``), through HTTP:
+"""The seed's merge vectors (``tests/vectors/metadata_merge.json``), through HTTP:
 ``PATCH /v1/users/{id}/metadata`` with the case's tier name, aliases included."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,17 +10,14 @@ import pytest
 from sessionclaims.metadata import ALIASES
 from sessionclaims.stores.base import dump_metadata
 
+from ..vector_files import METADATA_MERGE, load_json
 from .conftest import Api
 
 pytestmark = pytest.mark.anyio
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "metadata_merge.json"
-
 
 def load_cases() -> list[Any]:
-    if not VECTORS.is_file():
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"{VECTORS} is absent"))]
-    cases = json.loads(VECTORS.read_text(encoding="utf-8"))["cases"]
+    cases = load_json(METADATA_MERGE)["cases"]
     assert cases, "the vector file holds no case"
     return [pytest.param(case, id=case["name"]) for case in cases]
 
