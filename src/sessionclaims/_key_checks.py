@@ -10,27 +10,38 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import TYPE_CHECKING
+from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ._errors import KeyFormatError
 
-if TYPE_CHECKING:
-    from .keys import Algorithm
+__all__ = [
+    "MAX_RSA_BITS",
+    "MIN_RSA_BITS",
+    "SUPPORTED",
+    "Algorithm",
+    "PrivateKeyType",
+    "VerifyingKeyType",
+    "algorithm_of",
+    "check_exponent",
+    "check_modulus",
+    "describe",
+]
 
-__all__ = ["MAX_RSA_BITS", "MIN_RSA_BITS"]
+Algorithm = Literal["ES256", "RS256", "EdDSA"]
 
 MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 16384
 
-_VerifyingKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
-_PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+VerifyingKeyType = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+PrivateKeyType = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
-_SUPPORTED = "ES256 (EC P-256), RS256 (RSA, 2048 bits or more) or EdDSA (OKP Ed25519)"
+SUPPORTED = "ES256 (EC P-256), RS256 (RSA, 2048 bits or more) or EdDSA (OKP Ed25519)"
 
 
-def _describe(key: object) -> str:
+def describe(key: object) -> str:
+    """A short description of a key for error messages (never its material)."""
     if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
         return f"EC {key.curve.name} key"
     if isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey):
@@ -38,25 +49,25 @@ def _describe(key: object) -> str:
     return f"{type(key).__name__.lstrip('_')}"
 
 
-def _inferred_alg(key: object) -> Algorithm:
+def algorithm_of(key: object) -> Algorithm:
     """The one algorithm a public key may be used with, or KeyFormatError."""
     if isinstance(key, ec.EllipticCurvePublicKey):
         if not isinstance(key.curve, ec.SECP256R1):
-            raise KeyFormatError(f"{_describe(key)} is not supported; ES256 needs a P-256 key")
+            raise KeyFormatError(f"{describe(key)} is not supported; ES256 needs a P-256 key")
         return "ES256"
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < MIN_RSA_BITS:
             raise KeyFormatError(
-                f"{_describe(key)} is too small; RS256 keys need at least {MIN_RSA_BITS} bits"
+                f"{describe(key)} is too small; RS256 keys need at least {MIN_RSA_BITS} bits"
             )
         if key.key_size > MAX_RSA_BITS:
-            raise KeyFormatError(f"{_describe(key)} is too large (at most {MAX_RSA_BITS} bits)")
-        _check_exponent(key.public_numbers().e)
-        _check_modulus(key.public_numbers().n)
+            raise KeyFormatError(f"{describe(key)} is too large (at most {MAX_RSA_BITS} bits)")
+        check_exponent(key.public_numbers().e)
+        check_modulus(key.public_numbers().n)
         return "RS256"
     if isinstance(key, ed25519.Ed25519PublicKey):
         return "EdDSA"
-    raise KeyFormatError(f"{_describe(key)} is not supported; use {_SUPPORTED}")
+    raise KeyFormatError(f"{describe(key)} is not supported; use {SUPPORTED}")
 
 
 @functools.cache
@@ -69,7 +80,7 @@ def _small_prime_orders() -> tuple[tuple[int, int], ...]:
     )
 
 
-def _check_modulus(modulus: int) -> None:
+def check_modulus(modulus: int) -> None:
     """Refuse a modulus with a small factor, or with the ROCA fingerprint (CVE-2017-15361).
 
     Keys of 1984 to 4096 bits from the flawed generator have, for every odd prime p up to
@@ -86,6 +97,7 @@ def _check_modulus(modulus: int) -> None:
         )
 
 
-def _check_exponent(exponent: int) -> None:
+def check_exponent(exponent: int) -> None:
+    """Refuse an RSA public exponent that is even, below 3 or over 64 bits."""
     if exponent < 3 or exponent % 2 == 0 or exponent.bit_length() > 64:
         raise KeyFormatError(f"RSA public exponent {exponent} is not acceptable (use 65537)")

@@ -17,23 +17,31 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ._b64 import b64url_decode, b64url_encode
 from ._errors import KeyFormatError
-from ._key_checks import (
-    _SUPPORTED,
-    MAX_RSA_BITS,
-    MIN_RSA_BITS,
-    _check_exponent,
-    _PrivateKey,
-    _VerifyingKey,
-)
+from ._key_checks import MAX_RSA_BITS, SUPPORTED, PrivateKeyType, VerifyingKeyType
 
-_NO_OCT = "symmetric (kty 'oct') keys are never accepted; use " + _SUPPORTED
+__all__ = [
+    "check_jwk_usage",
+    "jwk_kid",
+    "load_private_pem",
+    "pem_bytes",
+    "private_from_jwk",
+    "public_from_jwk",
+    "public_members",
+]
+
+# No member of a key we accept is longer (the RSA modulus of MAX_RSA_BITS): a bound on
+# the input's size, so that a hostile JWK cannot make us build a huge number.
+_MAX_MEMBER_BYTES = MAX_RSA_BITS // 8
+
+_NO_OCT = "symmetric (kty 'oct') keys are never accepted; use " + SUPPORTED
 
 
 def _int_bytes(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 7) // 8 or 1, "big")
 
 
-def _public_members(key: _VerifyingKey) -> dict[str, str]:
+def public_members(key: VerifyingKeyType) -> dict[str, str]:
+    """The public JWK members of a key (``kty`` and its key members; nothing private)."""
     if isinstance(key, ec.EllipticCurvePublicKey):
         numbers = key.public_numbers()
         return {
@@ -57,6 +65,10 @@ def _member_bytes(jwk: Mapping[str, Any], name: str, size: int | None = None) ->
     value = jwk.get(name)
     if not isinstance(value, str):
         raise KeyFormatError(f"JWK member {name!r} is missing or not a string")
+    if len(value) > _MAX_MEMBER_BYTES * 4 // 3 + 4:
+        raise KeyFormatError(
+            f"JWK member {name!r} is too long: RSA keys have at most {MAX_RSA_BITS} bits"
+        )
     try:
         data = b64url_decode(value)
     except ValueError as exc:
@@ -72,14 +84,15 @@ def _member_int(jwk: Mapping[str, Any], name: str) -> int:
     return int.from_bytes(_member_bytes(jwk, name), "big")
 
 
-def _check_jwk_usage(jwk: object, operation: Literal["verify", "sign"]) -> Mapping[str, Any]:
+def check_jwk_usage(jwk: object, operation: Literal["verify", "sign"]) -> Mapping[str, Any]:
+    """The JWK as a mapping if its ``kty``, ``use`` and ``key_ops`` allow ``operation``."""
     if not isinstance(jwk, Mapping):
         raise KeyFormatError(f"a JWK must be a JSON object, not {type(jwk).__name__}")
     kty = jwk.get("kty")
     if kty == "oct":
         raise KeyFormatError(_NO_OCT)
     if kty not in ("EC", "RSA", "OKP"):
-        raise KeyFormatError(f"JWK kty {kty!r} is not supported; use {_SUPPORTED}")
+        raise KeyFormatError(f"JWK kty {kty!r} is not supported; use {SUPPORTED}")
     use = jwk.get("use", "sig")
     if use != "sig":
         raise KeyFormatError(f"JWK use {use!r} is not for signatures (it must be 'sig')")
@@ -89,7 +102,8 @@ def _check_jwk_usage(jwk: object, operation: Literal["verify", "sign"]) -> Mappi
     return cast("Mapping[str, Any]", jwk)
 
 
-def _public_from_jwk(jwk: Mapping[str, Any]) -> _VerifyingKey:
+def public_from_jwk(jwk: Mapping[str, Any]) -> VerifyingKeyType:
+    """The ``cryptography`` public key of a usage-checked JWK (members decoded strictly)."""
     kty = jwk["kty"]
     try:
         if kty == "EC":
@@ -98,15 +112,14 @@ def _public_from_jwk(jwk: Mapping[str, Any]) -> _VerifyingKey:
             point = b"\x04" + _member_bytes(jwk, "x", 32) + _member_bytes(jwk, "y", 32)
             return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
         if kty == "RSA":
-            modulus = _member_int(jwk, "n")
-            if not MIN_RSA_BITS <= modulus.bit_length() <= MAX_RSA_BITS:
+            # Size, exponent and modulus are checked once, by algorithm_of (via PublicKey).
+            modulus, exponent = _member_int(jwk, "n"), _member_int(jwk, "e")
+            try:
+                return rsa.RSAPublicNumbers(exponent, modulus).public_key()
+            except ValueError as exc:  # cryptography's own structural rules on n and e
                 raise KeyFormatError(
-                    f"{modulus.bit_length()}-bit RSA key is not accepted; "
-                    f"RS256 keys need {MIN_RSA_BITS} to {MAX_RSA_BITS} bits"
-                )
-            exponent = _member_int(jwk, "e")
-            _check_exponent(exponent)
-            return rsa.RSAPublicNumbers(exponent, modulus).public_key()
+                    f"RSA public exponent or modulus is not acceptable ({exc}); use e = 65537"
+                ) from None
         if jwk.get("crv") != "Ed25519":
             raise KeyFormatError(f"OKP curve {jwk.get('crv')!r} is not supported; use Ed25519")
         return ed25519.Ed25519PublicKey.from_public_bytes(_member_bytes(jwk, "x", 32))
@@ -116,7 +129,8 @@ def _public_from_jwk(jwk: Mapping[str, Any]) -> _VerifyingKey:
         raise KeyFormatError(f"invalid {kty} JWK: {exc}") from None
 
 
-def _private_from_jwk(jwk: Mapping[str, Any], public: _VerifyingKey) -> _PrivateKey:
+def private_from_jwk(jwk: Mapping[str, Any], public: VerifyingKeyType) -> PrivateKeyType:
+    """The private key of a JWK whose public part is ``public``."""
     if isinstance(public, ec.EllipticCurvePublicKey):
         secret = int.from_bytes(_member_bytes(jwk, "d", 32), "big")
         return ec.derive_private_key(secret, ec.SECP256R1())
@@ -130,14 +144,16 @@ def _private_from_jwk(jwk: Mapping[str, Any], public: _VerifyingKey) -> _Private
     return ed25519.Ed25519PrivateKey.from_private_bytes(_member_bytes(jwk, "d", 32))
 
 
-def _jwk_kid(jwk: Mapping[str, Any]) -> str | None:
+def jwk_kid(jwk: Mapping[str, Any]) -> str | None:
+    """The JWK's ``kid`` (a non-empty string), or None."""
     kid = jwk.get("kid")
     if kid is not None and (not isinstance(kid, str) or not kid):
         raise KeyFormatError("JWK kid must be a non-empty string")
     return kid
 
 
-def _pem_bytes(pem: str | bytes) -> bytes:
+def pem_bytes(pem: str | bytes) -> bytes:
+    """PEM input as bytes; certificates are refused."""
     data = pem.encode("utf-8") if isinstance(pem, str) else bytes(pem)
     if b"-----BEGIN CERTIFICATE-----" in data:
         raise KeyFormatError(
@@ -147,7 +163,8 @@ def _pem_bytes(pem: str | bytes) -> bytes:
     return data
 
 
-def _load_private_pem(data: bytes, password: bytes | None) -> object:
+def load_private_pem(data: bytes, password: bytes | None) -> object:
+    """A private key from PEM bytes, or a KeyFormatError that says what to change."""
     try:
         return serialization.load_pem_private_key(data, password=password)
     except TypeError as exc:

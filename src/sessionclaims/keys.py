@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -30,27 +30,27 @@ from ._b64 import b64url_encode
 from ._errors import ConfigurationError, KeyFormatError
 from ._json import dumps_compact
 from ._key_checks import (
-    _SUPPORTED,
     MAX_RSA_BITS,
     MIN_RSA_BITS,
-    _describe,
-    _inferred_alg,
-    _PrivateKey,
-    _VerifyingKey,
+    SUPPORTED,
+    Algorithm,
+    PrivateKeyType,
+    VerifyingKeyType,
+    algorithm_of,
+    describe,
 )
 from ._key_formats import (
-    _check_jwk_usage,
-    _jwk_kid,
-    _load_private_pem,
-    _pem_bytes,
-    _private_from_jwk,
-    _public_from_jwk,
-    _public_members,
+    check_jwk_usage,
+    jwk_kid,
+    load_private_pem,
+    pem_bytes,
+    private_from_jwk,
+    public_from_jwk,
+    public_members,
 )
 
 __all__ = ["ALGORITHMS", "Algorithm", "KeyRing", "KeySet", "PublicKey", "SigningKey", "thumbprint"]
 
-Algorithm = Literal["ES256", "RS256", "EdDSA"]
 ALGORITHMS: frozenset[str] = frozenset({"ES256", "RS256", "EdDSA"})
 
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
@@ -78,12 +78,12 @@ def thumbprint(jwk: Mapping[str, Any]) -> str:
 
 
 def _bound_alg(key: object, alg: object) -> Algorithm:
-    inferred = _inferred_alg(key)
+    inferred = algorithm_of(key)
     if alg is None or alg == inferred:
         return inferred
     if alg not in ALGORITHMS:
-        raise KeyFormatError(f"alg {alg!r} is not supported; use {_SUPPORTED}")
-    raise KeyFormatError(f"alg {alg!r} does not match this {_describe(key)} (it is {inferred})")
+        raise KeyFormatError(f"alg {alg!r} is not supported; use {SUPPORTED}")
+    raise KeyFormatError(f"alg {alg!r} does not match this {describe(key)} (it is {inferred})")
 
 
 class PublicKey:
@@ -100,8 +100,8 @@ class PublicKey:
     def __init__(self, key: object, *, alg: str | None = None, kid: str | None = None) -> None:
         """Wrap a ``cryptography`` public key; ``alg`` must match it if given."""
         self.alg = _bound_alg(key, alg)
-        self._key = cast("_VerifyingKey", key)
-        self._members = _public_members(self._key)
+        self._key = cast("VerifyingKeyType", key)
+        self._members = public_members(self._key)
         self.kid = kid if kid is not None else thumbprint(self._members)
         self._identity = (self.alg, self.kid, tuple(self._members.values()))
 
@@ -147,9 +147,9 @@ class PublicKey:
         ``"verify"`` are refused with :class:`KeyFormatError`. Private members are ignored:
         only the public part is kept.
         """
-        checked = _check_jwk_usage(jwk, "verify")
-        key = _public_from_jwk(checked)
-        return cls(key, alg=checked.get("alg"), kid=_jwk_kid(checked))
+        checked = check_jwk_usage(jwk, "verify")
+        key = public_from_jwk(checked)
+        return cls(key, alg=checked.get("alg"), kid=jwk_kid(checked))
 
     @classmethod
     def from_pem(
@@ -159,11 +159,11 @@ class PublicKey:
 
         A private key PEM is accepted too and reduced to its public part.
         """
-        data = _pem_bytes(pem)
+        data = pem_bytes(pem)
         try:
             key: object = serialization.load_pem_public_key(data)
         except (ValueError, UnsupportedAlgorithm):
-            key = cast("_PrivateKey", _load_private_pem(data, None)).public_key()
+            key = cast("PrivateKeyType", load_private_pem(data, None)).public_key()
         return cls(key, alg=alg, kid=kid)
 
     def __eq__(self, other: object) -> bool:
@@ -192,12 +192,12 @@ class SigningKey:
 
     def __init__(self, private_key: object, *, alg: str | None = None, kid: str | None = None):
         """Wrap a ``cryptography`` private key; ``alg`` must match it if given."""
-        if not isinstance(private_key, _PrivateKey):
-            raise KeyFormatError(f"{_describe(private_key)} is not supported; use {_SUPPORTED}")
+        if not isinstance(private_key, PrivateKeyType):
+            raise KeyFormatError(f"{describe(private_key)} is not supported; use {SUPPORTED}")
         self.public_key = PublicKey(private_key.public_key(), alg=alg, kid=kid)
         self.alg = self.public_key.alg
         self.kid = self.public_key.kid
-        self._private: _PrivateKey = private_key
+        self._private: PrivateKeyType = private_key
 
     @classmethod
     def generate(cls, alg: str = "ES256", *, bits: int = MIN_RSA_BITS) -> SigningKey:
@@ -219,29 +219,29 @@ class SigningKey:
         cls, pem: str | bytes, *, alg: str | None = None, password: bytes | None = None
     ) -> SigningKey:
         """Load a private key PEM (PKCS#8, or PKCS#1 / SEC1), encrypted if ``password`` is set."""
-        data = _pem_bytes(pem)
+        data = pem_bytes(pem)
         if b"PRIVATE KEY-----" not in data and b"-----BEGIN PUBLIC KEY" in data:
             raise KeyFormatError("this is a public key PEM; a SigningKey needs the private key")
-        return cls(_load_private_pem(data, password), alg=alg)
+        return cls(load_private_pem(data, password), alg=alg)
 
     @classmethod
     def from_jwk(cls, jwk: Mapping[str, Any]) -> SigningKey:
         """Load a private JWK (with ``d``); the public members must match the private key."""
-        checked = _check_jwk_usage(jwk, "sign")
+        checked = check_jwk_usage(jwk, "sign")
         if not isinstance(checked.get("d"), str):
             raise KeyFormatError(
                 "this JWK has no private member 'd'; load public keys with PublicKey.from_jwk"
             )
-        public = _public_from_jwk(checked)
+        public = public_from_jwk(checked)
         try:
-            private = _private_from_jwk(checked, public)
+            private = private_from_jwk(checked, public)
         except (ValueError, UnsupportedAlgorithm) as exc:
             if isinstance(exc, KeyFormatError):
                 raise
             raise KeyFormatError(f"invalid private {checked['kty']} JWK: {exc}") from None
-        if _public_members(private.public_key()) != _public_members(public):
+        if public_members(private.public_key()) != public_members(public):
             raise KeyFormatError("the private member 'd' does not match the public members")
-        return cls(private, alg=checked.get("alg"), kid=_jwk_kid(checked))
+        return cls(private, alg=checked.get("alg"), kid=jwk_kid(checked))
 
     def sign(self, signing_input: bytes) -> bytes:
         """Sign; ES256 returns the JOSE form ``r || s`` (64 bytes)."""
