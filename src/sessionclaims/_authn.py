@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ._credentials import bearer_credential
 from ._errors import TokenError
 from .auth import Auth, AuthUser
 from .jwks_client import RemoteKeySet
@@ -196,7 +197,7 @@ class VerifyOnlyAuthenticator:
 
 def token_of(raw: bytes, from_cookie: bool) -> str:
     """The token inside an ``Authorization: Bearer`` value or a cookie value."""
-    return (raw if from_cookie else raw[7:]).strip().decode("latin-1")
+    return raw.strip().decode("latin-1") if from_cookie else bearer_credential(raw)
 
 
 def _unverified_kid(token: str) -> str | None:

@@ -31,7 +31,7 @@ from ._errors import (
 from ._reissue import verify_session_token
 from .auth import Auth, AuthUser
 from .backend.issuer import VERSION_CLAIM
-from .cookies import REFRESH_COOKIE, clear_cookie_headers, is_secure, session_cookie
+from .cookies import REFRESH_COOKIE, clear_cookie_headers, is_secure, token_headers
 from .freshness import FRESH, REVOKED
 from .tokens import VerifiedToken
 
@@ -120,11 +120,7 @@ class BackendAuthenticator:
         )
 
     def _issued(self, scope: Scope, token: str, verified: VerifiedToken, cookie: bool) -> Outcome:
-        headers = [(b"x-session-token", token.encode("ascii"))]
-        if cookie:
-            max_age = max(verified.exp - verified.iat, 0)
-            value = session_cookie(token, max_age=max_age, secure=is_secure(scope))
-            headers.append((b"set-cookie", value.encode("latin-1")))
+        headers = token_headers(token, cookie=cookie, secure=is_secure(scope))
         return Outcome(self._auth(verified), headers)
 
     async def _reissue(self, scope: Scope, stale: VerifiedToken, *, from_cookie: bool) -> Outcome:

@@ -33,7 +33,7 @@ from ._json import JSONError, loads_strict
 from .auth import Auth, AuthUser
 from .backend.issuer import VERSION_CLAIM
 from .change_stream import ChangeStream
-from .cookies import is_secure, session_cookie
+from .cookies import is_secure, token_headers
 from .freshness import FRESH, REVOKED
 from .jwks_client import RemoteKeySet
 from .keys import KeySet
@@ -175,11 +175,7 @@ class StreamAuthenticator(VerifyOnlyAuthenticator):
                 return Outcome(Auth.signed_out(result))
             cached = result
         new_token, verified = cached
-        headers = [(b"x-session-token", new_token.encode("ascii"))]
-        if from_cookie:
-            max_age = max(verified.exp - verified.iat, 0)
-            value = session_cookie(new_token, max_age=max_age, secure=is_secure(scope))
-            headers.append((b"set-cookie", value.encode("latin-1")))
+        headers = token_headers(new_token, cookie=from_cookie, secure=is_secure(scope))
         return Outcome(Auth(verified.claims, scopes_claim=self.scopes_claim), headers)
 
     async def _call_reissue(

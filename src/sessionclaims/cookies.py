@@ -1,15 +1,23 @@
-"""The two cookies of a browser session.
+"""The two cookies of a browser session, and the one writer of their ``Set-Cookie`` values.
 
 * ``__session``: the session JWT. ``Path=/; SameSite=Lax``, ``Secure`` on https,
-  ``Max-Age`` = token lifetime, **not** HttpOnly: frontend code may read its claims.
+  ``Max-Age`` = the token's lifetime (its ``exp`` - ``iat``, read from the token itself),
+  **not** HttpOnly: frontend code may read its claims.
 * ``__refresh``: the refresh credential. ``Path=/; HttpOnly; Secure; SameSite=Lax``,
   ``Max-Age`` = session lifetime. With it the middleware reissues an expired token.
+
+Every ``Set-Cookie`` for these two cookies (the middleware's reissue, the API's routes,
+:meth:`Backend.set_session_cookies <sessionclaims.Backend.set_session_cookies>`) is
+written here. Reading cookies is :func:`sessionclaims._credentials.parse_cookies`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
+
+from ._b64 import b64url_decode
 
 __all__ = [
     "REFRESH_COOKIE",
@@ -18,6 +26,8 @@ __all__ = [
     "is_secure",
     "refresh_cookie",
     "session_cookie",
+    "token_headers",
+    "token_lifetime",
 ]
 
 SESSION_COOKIE = "__session"
@@ -29,10 +39,26 @@ def is_secure(scope: Mapping[str, Any]) -> bool:
     return scope.get("scheme") in ("https", "wss")
 
 
-def session_cookie(token: str, *, max_age: int, secure: bool) -> str:
-    """``Set-Cookie`` value for ``__session``."""
-    value = f"{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age}; SameSite=Lax"
+def token_lifetime(token: str) -> int:
+    """``exp`` - ``iat`` of a token this library has just signed (not verified here: the
+    caller minted it), never below 0."""
+    claims = json.loads(b64url_decode(token.split(".")[1]))
+    return max(int(claims["exp"]) - int(claims["iat"]), 0)
+
+
+def session_cookie(token: str, *, secure: bool) -> str:
+    """``Set-Cookie`` value for ``__session``; ``Max-Age`` is the token's lifetime."""
+    value = f"{SESSION_COOKIE}={token}; Path=/; Max-Age={token_lifetime(token)}; SameSite=Lax"
     return value + "; Secure" if secure else value
+
+
+def token_headers(token: str, *, cookie: bool, secure: bool) -> list[tuple[bytes, bytes]]:
+    """The response headers that hand a client a new session token: ``X-Session-Token``
+    always, ``Set-Cookie: __session`` when the request's token came from the cookie."""
+    headers = [(b"x-session-token", token.encode("ascii"))]
+    if cookie:
+        headers.append((b"set-cookie", session_cookie(token, secure=secure).encode("latin-1")))
+    return headers
 
 
 def refresh_cookie(credential: str, *, max_age: int) -> str:

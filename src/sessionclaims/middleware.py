@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._authn import Authenticator, VerifyOnlyAuthenticator, token_of
+from ._credentials import is_bearer, parse_cookies, request_cookies
 from ._errors import ConfigurationError
 from ._stream_authn import StreamAuthenticator
 from .auth import Auth, AuthUser
 from .change_stream import ChangeStream
+from .cookies import SESSION_COOKIE
 from .freshness import Freshness
 from .jwks_client import RemoteKeySet
 from .keys import ALGORITHMS, KeySet, PublicKey
@@ -43,46 +45,10 @@ __all__ = [
     "parse_cookies",
 ]
 
-SESSION_COOKIE = "__session"
 BACKEND_SCOPE_KEY = "sessionclaims.backend"
 """Full mode: ``scope[BACKEND_SCOPE_KEY]`` is the backend whose middleware set ``auth``."""
 TOKEN_SOURCE_SCOPE_KEY = "sessionclaims.token_source"  # noqa: S105 - a scope key
 """Full mode: ``"bearer"``, ``"cookie"`` or ``None``: where the request's token came from."""
-
-
-def parse_cookies(header: str) -> dict[str, str]:
-    """Cookie header -> dict; the first occurrence of a name wins, malformed pairs are skipped."""
-    cookies: dict[str, str] = {}
-    for part in header.split(";"):
-        name, sep, value = part.partition("=")
-        if not sep:
-            continue
-        name = name.strip()
-        if name and name not in cookies:
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1]
-            cookies[name] = value
-    return cookies
-
-
-_BEARER = (b"Bearer ", b"bearer ", b"BEARER ")
-
-
-def _session_cookie(header: bytes) -> bytes | None:
-    """The ``__session`` value from a Cookie header, without parsing every cookie."""
-    start = 0
-    while True:
-        at = header.find(b"__session=", start)
-        if at < 0:
-            return None
-        if at == 0 or header[at - 1] in b"; \t":
-            end = header.find(b";", at)
-            value = header[at + 10 : end if end >= 0 else len(header)].strip()
-            if value[:1] == b'"' and value[-1:] == b'"' and len(value) >= 2:
-                value = value[1:-1]
-            return value or None
-        start = at + 10
 
 
 class SessionClaimsMiddleware:
@@ -280,14 +246,18 @@ class SessionClaimsMiddleware:
         cookie_header: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
-                if len(value) > 7 and value.startswith(_BEARER):  # no copy of the token
+                if is_bearer(value):  # the whole value is the hot-cache key: no copy
                     raw = value
                     break
             elif name == b"cookie":
                 cookie_header = value if cookie_header is None else cookie_header + b"; " + value
+        cookies: dict[str, str] | None = None
         if raw is None and cookie_header is not None:
-            raw = _session_cookie(cookie_header)
-            from_cookie = raw is not None
+            cookies = parse_cookies(cookie_header)
+            session = cookies.get(SESSION_COOKIE)
+            if session:
+                raw = session.encode("latin-1")
+                from_cookie = True
 
         authenticator = self.authenticator
         backend = self.backend
@@ -306,9 +276,8 @@ class SessionClaimsMiddleware:
         else:
             token = None
 
-        # The slow path reads every cookie (the hot path may have stopped at the Bearer).
-        all_cookies = b"; ".join(value for name, value in scope["headers"] if name == b"cookie")
-        cookies = parse_cookies(all_cookies.decode("latin-1")) if all_cookies else {}
+        if cookies is None:  # the loop may have stopped at the Bearer header
+            cookies = request_cookies(scope["headers"])
         outcome = await authenticator.authenticate(scope, token, from_cookie, cookies)
         scope["auth"] = outcome.auth
         scope["user"] = AuthUser(outcome.auth)
@@ -328,9 +297,12 @@ class SessionClaimsMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+_SESSION_COOKIE_PREFIX = SESSION_COOKIE.encode() + b"="
+
+
 def _sets_session_token(name: bytes, value: bytes) -> bool:
     return name.lower() == b"x-session-token" or (
-        name.lower() == b"set-cookie" and value.startswith(SESSION_COOKIE.encode() + b"=")
+        name.lower() == b"set-cookie" and value.startswith(_SESSION_COOKIE_PREFIX)
     )
 
 
@@ -338,7 +310,8 @@ def _merge_headers(
     own: Iterable[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]]
 ) -> list[tuple[bytes, bytes]]:
     """The app's headers plus ours; a token the app set itself (a route that just minted
-    a newer one) wins over the middleware's."""
+    a newer one) wins over the middleware's. This is the one place where "the route's new
+    token wins": the API's session routes run inside this middleware too."""
     headers = list(own)
     if any(_sets_session_token(name, value) for name, value in headers):
         extra = [(n, v) for n, v in extra if not _sets_session_token(n, v)]

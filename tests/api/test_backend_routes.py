@@ -642,7 +642,7 @@ async def test_wrong_method_is_405_in_the_error_format(
     assert {m.strip() for m in response.headers["allow"].split(",")} == allow
 
 
-@pytest.mark.parametrize("path", ["/nope", "/v1/users/", "/v1", "/v1/users/x/y/z", "/v2/users"])
+@pytest.mark.parametrize("path", ["/nope", "/v1/users//", "/v1", "/v1/users/x/y/z", "/v2/users"])
 async def test_unknown_path_is_404_in_the_error_format(api: Api, path: str) -> None:
     assert_error(await api.backend_call("GET", path), 404, "resource_not_found")
 

@@ -16,10 +16,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from ._errors import EXCEPTION_HANDLERS
+from ._routing import IgnoreTrailingSlash
 from .backend_routes import BackendAPI, public_routes
+from .client_routes import client_session_routes
 from .frontend_routes import FrontendAPI
 from .openapi import openapi_routes
 from .service_routes import ServiceAPI
@@ -32,15 +35,21 @@ __all__ = ["build_api"]
 
 def build_api(backend: Backend) -> Starlette:
     """The HTTP API of ``backend`` (what :attr:`Backend.api <sessionclaims.Backend.api>`
-    returns). Paths are exact: no redirect for a trailing slash."""
+    returns). A path with one trailing slash answers as the path without it (no
+    redirect)."""
     backend_api = BackendAPI(backend)
     routes: list[BaseRoute] = [
         *public_routes(backend),
         *backend_api.routes(),
         *ServiceAPI(backend, backend_api).routes(),
         *FrontendAPI(backend).routes(),
+        *client_session_routes(backend),
     ]
     routes += openapi_routes(lambda: app.routes)
-    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(IgnoreTrailingSlash)],
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
     app.router.redirect_slashes = False
     return app

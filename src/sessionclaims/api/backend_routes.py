@@ -8,14 +8,13 @@ here answers 401 and says how to configure one.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
-from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import Response
+from starlette.routing import BaseRoute
 
+from .._credentials import bearer_credential, bearer_value
 from ..models import SessionStatus
 from ._bodies import (
     backend_tiers,
@@ -29,48 +28,18 @@ from ._bodies import (
 )
 from ._errors import ApiError
 from ._keys import ApiKeys
+from ._routing import Endpoint, json_response, method_route
 
 if TYPE_CHECKING:
     from ..backend import Backend
 
-__all__ = ["BackendAPI", "Endpoint", "json_response", "method_route", "public_routes"]
-
-Endpoint = Callable[[Request], Awaitable[Response]]
+__all__ = ["BackendAPI", "public_routes"]
 
 JWKS_MAX_AGE = 300
 """Seconds a JWKS answer may be cached (a rotated-out key verifies far longer)."""
 
 _SESSION_STATUSES = ("active", "revoked", "ended", "expired")
 _MAX_OFFSET = 999_999_999
-
-
-def json_response(
-    content: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
-) -> JSONResponse:
-    """A JSON answer; ``Cache-Control: no-store`` unless ``headers`` say otherwise."""
-    return JSONResponse(
-        content, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})}
-    )
-
-
-def method_route(
-    path: str,
-    handlers: Mapping[str, Endpoint],
-    *,
-    name: str,
-    middleware: Sequence[Middleware] | None = None,
-) -> Route:
-    """One route for ``path`` that dispatches on the method (``HEAD`` goes to ``GET``).
-
-    One route per path keeps Starlette's 405 answer (and its ``Allow`` header) right."""
-    table = {method.upper(): handler for method, handler in handlers.items()}
-    if "GET" in table:
-        table.setdefault("HEAD", table["GET"])
-
-    async def endpoint(request: Request) -> Response:
-        return await table[request.method](request)
-
-    return Route(path, endpoint, methods=sorted(table), name=name, middleware=middleware)
 
 
 def request_origin(request: Request) -> str | None:
@@ -99,11 +68,8 @@ class BackendAPI:
                 "the backend API is disabled because no secret key is configured: pass "
                 "secret_key= to Backend or set SESSIONCLAIMS_SECRET_KEY",
             )
-        presented: bytes | None = None
-        for name, value in request.scope["headers"]:
-            if name == b"authorization" and value[:7].lower() == b"bearer ":
-                presented = value[7:].strip()
-                break
+        header = bearer_value(request.scope["headers"])
+        presented = bearer_credential(header).encode("latin-1") if header is not None else None
         if not presented:
             raise ApiError(
                 401, "unauthorized", "send the secret key as 'Authorization: Bearer <secret key>'"

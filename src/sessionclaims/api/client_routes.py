@@ -19,14 +19,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from .._credentials import bearer_credential, bearer_value, request_cookies
 from .._errors import TokenError
 from ..auth import Auth
 from ..backend.sessions import session_id_of
 from ..cookies import REFRESH_COOKIE, clear_cookie_headers, is_secure, session_cookie
 from ._bodies import path_id, read_json_object, reject_unknown, template_name
 from ._errors import ApiError
-from .backend_routes import json_response, method_route
-from .frontend_routes import STATE_CHANGING_METHODS, FrontendAuthentication, check_origin
+from ._routing import json_response, method_route
+from ._session_auth import FrontendAuthentication, check_origin, token_source
 
 if TYPE_CHECKING:
     from ..backend import Backend
@@ -36,12 +37,13 @@ __all__ = ["client_session_routes"]
 
 def _credential(request: Request) -> tuple[str, bool] | None:
     """The refresh credential and whether it came from the cookie."""
-    header = request.headers.get("authorization", "")
-    if header[:7].lower() == "bearer ":
-        value = header[7:].strip()
+    headers = request.scope["headers"]
+    header = bearer_value(headers)
+    if header is not None:
+        value = bearer_credential(header)
         if session_id_of(value) is not None:
             return value, False
-    cookie = request.cookies.get(REFRESH_COOKIE)
+    cookie = request_cookies(headers).get(REFRESH_COOKIE)
     return (cookie, True) if cookie else None
 
 
@@ -55,19 +57,12 @@ def _unauthorized(reason: str) -> ApiError:
     )
 
 
-def _check_csrf(request: Request, backend: Backend, from_cookie: bool) -> None:
-    if from_cookie and request.method in STATE_CHANGING_METHODS:
-        # check_origin reads the token source from the scope; a refresh cookie is a cookie.
-        request.scope["sessionclaims.token_source"] = "cookie"
-        check_origin(request, backend)
-
-
 async def _checked_credential(request: Request, backend: Backend, session_id: str) -> str:
     found = _credential(request)
     if found is None:
         raise _unauthorized("refresh-credential-missing")
     credential, from_cookie = found
-    _check_csrf(request, backend, from_cookie)
+    check_origin(request, backend, from_cookie=from_cookie)
     try:
         record = await backend.sessions.check_refresh_credential(credential)
     except TokenError as exc:
@@ -86,9 +81,7 @@ def client_session_routes(backend: Backend) -> list[BaseRoute]:
         credential = await _checked_credential(request, backend, session_id)
         token = await backend.sessions.refresh(credential)
         response = json_response({"jwt": token})
-        cookie = session_cookie(
-            token, max_age=backend.settings.token_lifetime, secure=is_secure(request.scope)
-        )
+        cookie = session_cookie(token, secure=is_secure(request.scope))
         response.headers.append("Set-Cookie", cookie)
         return response
 
@@ -104,13 +97,12 @@ def client_session_routes(backend: Backend) -> list[BaseRoute]:
         reject_unknown(await read_json_object(request, required=False), ())
         auth = request.scope.get("auth")
         if isinstance(auth, Auth) and auth.is_signed_in and auth.session_id == session_id:
-            check_origin(request, backend)
+            check_origin(request, backend, from_cookie=token_source(request.scope) == "cookie")
         else:
             await _checked_credential(request, backend, session_id)
         session = await backend.sessions.end_session(session_id)
         response = json_response(session.to_dict())
-        for name, value in clear_cookie_headers(secure=is_secure(request.scope)):
-            response.headers.append(name.decode(), value.decode())
+        response.raw_headers += clear_cookie_headers(secure=is_secure(request.scope))
         return response
 
     signed_in = [Middleware(FrontendAuthentication, backend=backend)]

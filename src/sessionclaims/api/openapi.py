@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from ..__about__ import __version__
 from ._bodies import MAX_BODY_BYTES
-from .backend_routes import json_response, method_route
+from ._routing import json_response, method_route
 
 __all__ = ["OPERATIONS", "openapi_document", "openapi_routes", "route_methods"]
 

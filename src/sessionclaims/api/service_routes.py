@@ -27,7 +27,8 @@ from .._errors import StoreUnavailable
 from .._reissue import reissue_session_token
 from ._bodies import read_json_object, reject_unknown
 from ._errors import ApiError
-from .backend_routes import BackendAPI, json_response, method_route
+from ._routing import json_response, method_route
+from .backend_routes import BackendAPI
 
 if TYPE_CHECKING:
     from ..backend import Backend

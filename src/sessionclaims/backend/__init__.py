@@ -22,7 +22,7 @@ from .._broadcast import Broadcaster
 from .._errors import ConfigurationError
 from .._full_authn import BackendAuthenticator
 from ..config import Settings, resolve_settings
-from ..cookies import REFRESH_COOKIE, SESSION_COOKIE
+from ..cookies import clear_cookie_headers, refresh_cookie, session_cookie
 from ..freshness import Freshness
 from ..keys import ALGORITHMS
 from ..metadata import MetadataLimits
@@ -245,7 +245,8 @@ class Backend:
         request: Request | None = None,
         secure: bool | None = None,
     ) -> None:
-        """Set ``__session`` (the token) and ``__refresh`` (the refresh credential).
+        """Set ``__session`` (the token; ``Max-Age`` = its lifetime) and ``__refresh`` (the
+        refresh credential; ``Max-Age`` = ``session_lifetime``).
 
         ``__session`` is ``Secure`` on https — taken from ``request``, else ``secure``, else
         guessed from the first authorized party or the issuer."""
@@ -253,30 +254,15 @@ class Backend:
             secure = (
                 request.url.scheme == "https" if request is not None else (self._secure_default())
             )
-        s = self.settings
-        response.set_cookie(
-            SESSION_COOKIE,
-            new.token,
-            max_age=s.token_lifetime,
-            path="/",
-            secure=secure,
-            httponly=False,
-            samesite="lax",
-        )
-        response.set_cookie(
-            REFRESH_COOKIE,
-            new.refresh_credential,
-            max_age=s.session_lifetime,
-            path="/",
-            secure=True,
-            httponly=True,
-            samesite="lax",
+        response.headers.append("Set-Cookie", session_cookie(new.token, secure=secure))
+        response.headers.append(
+            "Set-Cookie",
+            refresh_cookie(new.refresh_credential, max_age=self.settings.session_lifetime),
         )
 
     def clear_session_cookies(self, response: Response) -> None:
         """Delete both cookies (sign-out)."""
-        response.delete_cookie(SESSION_COOKIE, path="/", samesite="lax")
-        response.delete_cookie(REFRESH_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+        response.raw_headers += clear_cookie_headers(secure=False)
 
     def __repr__(self) -> str:
         return f"<Backend issuer={self.settings.issuer!r} store={self.store.url!r}>"
