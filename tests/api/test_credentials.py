@@ -52,9 +52,8 @@ async def test_api_reads_bearer_in_any_case(api: Api, member: Member, scheme: st
 
 
 async def test_blank_bearer_falls_back_to_the_cookie(api: Api, member: Member) -> None:
-    response = await api.call(
-        "GET", "/v1/me", headers={"Authorization": "Bearer   ", "Cookie": f"__session={member.token}"}
-    )
+    headers = {"Authorization": "Bearer   ", "Cookie": f"__session={member.token}"}
+    response = await api.call("GET", "/v1/me", headers=headers)
     assert response.status_code == 200, response.text
 
 
