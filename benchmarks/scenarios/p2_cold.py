@@ -18,9 +18,10 @@ pays the cache insertion too). The peers have no cache, so they walk the same po
 * joserfc ``jwt.decode(token, key, algorithms=[alg])`` + ``JWTClaimsRegistry.validate``
   (its decode alone checks no claim).
 
-Target: ours <= 1.5 times raw, per algorithm (median over rounds of the per-round ratio),
-for both of ours.
-PyJWT and joserfc are shown as multiples of ours, without a target.
+Target (performance.md): ours <= 1.5 times raw for ES256 and EdDSA, <= 2.0 times for
+RS256 (its raw verify is the cheapest, so the fixed cost of the strict parse weighs most),
+per algorithm (median over rounds of the per-round ratio), for both of ours; and ours
+faster than PyJWT and joserfc, shown as multiples of ours.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from ._fixtures import ALGORITHMS, ISSUER, KeyMaterial
 
 __all__ = ["SCENARIO", "TokenPool", "run"]
 
-TARGET = 1.5
+TARGETS = {"ES256": 1.5, "EdDSA": 1.5, "RS256": 2.0}
 # The cache size a TokenVerifier has unless told otherwise.
 _CACHE_SIZE: int = inspect.signature(TokenVerifier).parameters["cache_size"].default
 # Calls per round in a full run, so a round of ours lasts ~10-20 ms on the reference
@@ -269,14 +270,22 @@ def _rows(alg: str, timings: dict[str, Timing], pool_size: int) -> list[Row]:
                 ours=True,
                 ratio=ratio,
                 ratio_text=f"{ratio:.2f}{X} raw verify",
-                target=f"≤ {TARGET:g}{X} raw verify",
-                ok=ratio <= TARGET,
+                target=f"≤ {TARGETS[alg]:g}{X} raw verify",
+                ok=ratio <= TARGETS[alg],
                 extra={"overhead_us": timings[name].median_us - timings[RAW].median_us},
             )
         )
     for name in (PYJWT, JOSERFC):
         ratio = statistics.median(_ratios(timings[name], timings[OURS]))
-        rows.append(row(timings[name], ratio=ratio, ratio_text=f"{ratio:.2f}{X} ours"))
+        rows.append(
+            row(
+                timings[name],
+                ratio=ratio,
+                ratio_text=f"{ratio:.2f}{X} ours",
+                target=f"> 1{X} ours (ours faster)",
+                ok=ratio > 1,
+            )
+        )
     return rows
 
 
