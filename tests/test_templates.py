@@ -376,7 +376,8 @@ def test_no_warning_without_unsafe_metadata(caplog: pytest.LogCaptureFixture) ->
         ("{{ user.public_metadata..a }}", 24, "empty path segment"),
         ("{{ user.emial }}", 4, "unknown field 'user.emial'"),
         ("{{ user.public_metadata.x || user.ide }}", 30, "did you mean 'user.id'"),
-        ("{{ org.x }}", 4, "unknown root 'org'"),
+        ("{{ team.x }}", 4, "unknown root 'team'"),
+        ("{{ org.x }}", 4, "unknown field 'org.x'"),
         ("{{ User.id }}", 4, "unknown root 'User'"),
         ("{{ session.user_id }}", 4, "unknown field 'session.user_id'"),
         ("{{ user }}", 4, "'user' is not a value"),
@@ -443,6 +444,12 @@ def test_reserved_claims_may_be_nested_and_the_set_is_configurable() -> None:
         "ver",
         "aud",
         "jti",
+        "org_id",
+        "org_slug",
+        "org_role",
+        "org_permissions",
+        "org_ver",
+        "mem_ver",
     } == RESERVED_CLAIMS
     assert load_error({"tenant": 1}, reserved=frozenset({"tenant"})).path == "tenant"
     assert render({"sub": 1}, reserved=frozenset()) == {"sub": 1}

@@ -23,12 +23,53 @@ from .jwks_client import RemoteKeySet
 from .keys import KeySet
 from .tokens import TokenVerifier, VerifiedToken, unverified_header
 
-__all__ = ["Authenticator", "HotCache", "Outcome", "VerifyOnlyAuthenticator"]
+__all__ = [
+    "NO_ORGANIZATION",
+    "Authenticator",
+    "HotCache",
+    "OrgVersions",
+    "Outcome",
+    "VerifyOnlyAuthenticator",
+    "org_versions",
+]
 
 Scope = Mapping[str, Any]
 
-# A hot entry: (expires_at, active_from, cookie_ok, key_set, auth, user, sub, sid, ver, iat)
-HotEntry = tuple[float, float, bool, object, Auth, AuthUser, "str | None", "str | None", int, int]
+# A hot entry: (expires_at, active_from, cookie_ok, key_set, auth, user, sub, sid, ver, iat,
+#               org_id, org_ver, mem_ver)
+HotEntry = tuple[
+    float,
+    float,
+    bool,
+    object,
+    Auth,
+    AuthUser,
+    "str | None",
+    "str | None",
+    int,
+    int,
+    "str | None",
+    int,
+    int,
+]
+OrgVersions = tuple["str | None", int, int]
+"""``(org_id, org_ver, mem_ver)`` of a token; ``(None, 0, 0)`` without an active organization."""
+NO_ORGANIZATION: OrgVersions = (None, 0, 0)
+
+
+def org_versions(claims: Mapping[str, Any]) -> OrgVersions | None:
+    """``(org_id, org_ver, mem_ver)`` of a session token, :data:`NO_ORGANIZATION` without
+    ``org_id``; ``None`` when they are malformed (a token this library never mints)."""
+    org_id = claims.get("org_id")
+    if org_id is None:
+        return NO_ORGANIZATION
+    org_version = claims.get("org_ver")
+    membership_version = claims.get("mem_ver")
+    if type(org_id) is not str or type(org_version) is not int:
+        return None
+    if type(membership_version) is not int:
+        return None
+    return org_id, org_version, membership_version
 
 
 class HotCache:
@@ -68,7 +109,13 @@ class HotCache:
         return entry
 
     def put(
-        self, raw: bytes, verified: VerifiedToken, key_set: object, auth: Auth, version: int = 0
+        self,
+        raw: bytes,
+        verified: VerifiedToken,
+        key_set: object,
+        auth: Auth,
+        version: int = 0,
+        org: OrgVersions = NO_ORGANIZATION,
     ) -> HotEntry:
         """Remember ``auth`` for ``verified``, found under ``raw`` (checked against ``key_set``)."""
         leeway = self._leeway
@@ -86,6 +133,7 @@ class HotCache:
             verified.sid,
             version,
             verified.iat,
+            *org,
         )
         with self._lock:
             if len(self._entries) >= self._maxsize:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import TLRUCache
 
-from ._authn import HotCache, Outcome, token_of
+from ._authn import NO_ORGANIZATION, HotCache, Outcome, org_versions, token_of
 from ._errors import (
     SessionClaimsError,
     SessionNotActive,
@@ -70,10 +70,12 @@ class BackendAuthenticator:
             except TokenError:
                 return None
             version = verified.claims.get(VERSION_CLAIM)
-            if type(version) is not int:
+            org = org_versions(verified.claims)
+            if type(version) is not int or org is None:
                 return None
-            entry = self.hot.put(raw, verified, key_set, self._auth(verified), version)
-        if backend.freshness.check(entry[6], entry[7], entry[8], entry[9]) != FRESH:
+            entry = self.hot.put(raw, verified, key_set, self._auth(verified), version, org)
+        check = backend.freshness.check
+        if check(entry[6], entry[7], entry[8], entry[9], entry[10], entry[11], entry[12]) != FRESH:
             return None
         return entry[4], entry[5]
 
@@ -99,9 +101,10 @@ class BackendAuthenticator:
                 return await self._from_refresh(scope, refresh, exc.reason)
             return Outcome(Auth.signed_out(exc.reason))
         version = verified.claims.get(VERSION_CLAIM)
-        if type(version) is not int:
+        org = org_versions(verified.claims)
+        if type(version) is not int or org is None:
             return Outcome(Auth.signed_out("token-not-a-session-token"))
-        state = backend.freshness.check(verified.sub, verified.sid, version, verified.iat)
+        state = backend.freshness.check(verified.sub, verified.sid, version, verified.iat, *org)
         if state == FRESH:
             return Outcome(self._auth(verified))
         if state == REVOKED:
@@ -129,7 +132,9 @@ class BackendAuthenticator:
         if cached is not None:
             token, verified = cached
             version = verified.claims[VERSION_CLAIM]
-            if backend.freshness.check(verified.sub, verified.sid, version, verified.iat) == FRESH:
+            org = org_versions(verified.claims) or NO_ORGANIZATION
+            fresh = backend.freshness.check(verified.sub, verified.sid, version, verified.iat, *org)
+            if fresh == FRESH:
                 return self._issued(scope, token, verified, from_cookie)
         if stale.sid is None:
             return self._revoked(scope)

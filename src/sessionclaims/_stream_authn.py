@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from cachetools import TLRUCache
 
-from ._authn import Outcome, VerifyOnlyAuthenticator
+from ._authn import NO_ORGANIZATION, Outcome, VerifyOnlyAuthenticator, org_versions
 from ._errors import TokenError
 from ._json import JSONError, loads_strict
 from .auth import Auth, AuthUser
@@ -107,7 +107,8 @@ class StreamAuthenticator(VerifyOnlyAuthenticator):
         version = verified.claims.get(VERSION_CLAIM)
         if type(version) is not int:
             version = _NO_VERSION
-        entry = self.hot.put(raw, verified, key_set, auth, version)
+        org = org_versions(verified.claims) or NO_ORGANIZATION
+        entry = self.hot.put(raw, verified, key_set, auth, version, org)
         return auth, entry[5]
 
     def authenticate_fast(self, raw: bytes, from_cookie: bool) -> tuple[Auth, AuthUser] | None:
@@ -121,7 +122,8 @@ class StreamAuthenticator(VerifyOnlyAuthenticator):
             entry = self.hot.get(raw, from_cookie, key_set)
             if entry is None:  # not servable now (nbf ahead): let the slow path decide
                 return None
-        if self.freshness.check(entry[6], entry[7], entry[8], entry[9]) != FRESH:
+        check = self.freshness.check
+        if check(entry[6], entry[7], entry[8], entry[9], entry[10], entry[11], entry[12]) != FRESH:
             return None
         return entry[4], entry[5]
 
@@ -155,6 +157,7 @@ class StreamAuthenticator(VerifyOnlyAuthenticator):
             sid if isinstance(sid, str) else None,
             version if type(version) is int else _NO_VERSION,
             iat if type(iat) is int else 0,
+            *(org_versions(claims) or NO_ORGANIZATION),
         )
 
     async def _reissue(

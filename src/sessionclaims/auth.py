@@ -29,15 +29,43 @@ def _scopes_from(claims: Mapping[str, Any], scopes_claim: str | None) -> tuple[s
     return ("authenticated",)
 
 
+def _text_claim(claims: Mapping[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _permissions_from(claims: Mapping[str, Any]) -> tuple[str, ...]:
+    value = claims.get("org_permissions")
+    if not isinstance(value, list | tuple):
+        return ()
+    return tuple(v for v in value if isinstance(v, str))
+
+
 class Auth:
     """The authentication state of one request.
 
     ``session_claims`` is a read-only mapping of the verified claims (empty when signed
     out); ``sessionClaims`` is the same object, for code ported from the JavaScript SDKs.
     ``reason`` says why a request is signed out (``token-expired``, ``session-revoked``...).
+
+    With an active organization, ``org_id``, ``org_slug``, ``org_role`` and
+    ``org_permissions`` hold the token's four organization claims (``None`` and ``()``
+    without one), and ``scopes`` also holds the role and each permission, so that
+    Starlette's ``@requires("org:invoices:read")`` works.
     """
 
-    __slots__ = ("is_signed_in", "reason", "scopes", "session_claims", "session_id", "user_id")
+    __slots__ = (
+        "is_signed_in",
+        "org_id",
+        "org_permissions",
+        "org_role",
+        "org_slug",
+        "reason",
+        "scopes",
+        "session_claims",
+        "session_id",
+        "user_id",
+    )
 
     is_signed_in: bool
     user_id: str | None
@@ -45,6 +73,10 @@ class Auth:
     session_claims: Mapping[str, Any]
     reason: str | None
     scopes: tuple[str, ...]
+    org_id: str | None
+    org_slug: str | None
+    org_role: str | None
+    org_permissions: tuple[str, ...]
 
     def __init__(
         self,
@@ -60,6 +92,8 @@ class Auth:
             self.session_claims = _NO_CLAIMS
             self.reason = reason or "token-missing"
             self.scopes = ()
+            self.org_id = self.org_slug = self.org_role = None
+            self.org_permissions = ()
             return
         claims = (
             session_claims
@@ -73,7 +107,19 @@ class Auth:
         self.session_id = sid if isinstance(sid, str) else None
         self.session_claims = claims
         self.reason = None
-        self.scopes = _scopes_from(claims, scopes_claim)
+        scopes = _scopes_from(claims, scopes_claim)
+        self.org_id = _text_claim(claims, "org_id")
+        if self.org_id is None:  # no active organization: the other three are ignored
+            self.org_slug = self.org_role = None
+            self.org_permissions = ()
+        else:
+            self.org_slug = _text_claim(claims, "org_slug")
+            self.org_role = _text_claim(claims, "org_role")
+            self.org_permissions = _permissions_from(claims)
+            granted: tuple[str, ...] = (self.org_role,) if self.org_role is not None else ()
+            granted += self.org_permissions
+            scopes += tuple(g for g in dict.fromkeys(granted) if g not in scopes)
+        self.scopes = scopes
 
     @classmethod
     def signed_out(cls, reason: str) -> Auth:
@@ -84,6 +130,31 @@ class Auth:
     def sessionClaims(self) -> Mapping[str, Any]:
         """Alias of ``session_claims``."""
         return self.session_claims
+
+    @property
+    def orgId(self) -> str | None:
+        """Alias of ``org_id``."""
+        return self.org_id
+
+    @property
+    def orgSlug(self) -> str | None:
+        """Alias of ``org_slug``."""
+        return self.org_slug
+
+    @property
+    def orgRole(self) -> str | None:
+        """Alias of ``org_role``."""
+        return self.org_role
+
+    @property
+    def orgPermissions(self) -> tuple[str, ...]:
+        """Alias of ``org_permissions``."""
+        return self.org_permissions
+
+    def has_permission(self, permission: str) -> bool:
+        """True when signed in with an active organization whose role grants
+        ``permission`` (``auth.has_permission("org:invoices:read")``)."""
+        return permission in self.org_permissions
 
     def has(self, **claims: Any) -> bool:
         """True when signed in and every given claim equals the given value.

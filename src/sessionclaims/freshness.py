@@ -13,6 +13,18 @@ notifications plus catch-up for PostgreSQL). A token is:
   never to fresh);
 * otherwise **fresh** — decided with two dictionary lookups and no store call.
 
+Organizations (organizations.md) add two more maps, so that an organization write costs
+one entry whatever its member count (fan-out happens at read time, not at write time).
+A token with an active organization carries ``org_id``, ``org_ver`` (the organization's
+version: name, slug, public metadata) and ``mem_ver`` (the version of the person's
+membership in it: role, public metadata). It is stale when ``org_ver`` is below the newest
+version known for ``org_id`` (:meth:`Freshness.organization_changed`), or ``mem_ver`` below
+the newest known for ``(org_id, sub)`` (:meth:`Freshness.membership_changed`). A deleted
+organization or membership is tracked as version infinity: every token naming it is
+stale (never fresh, never revoked — the session lives on and its next token has no active
+organization). Membership versions must keep growing when a membership is deleted and
+created again, so that a token of the old membership never reads as fresh.
+
 Entries expire ``horizon`` seconds after the change (the longest lifetime of a session
 token plus the allowed clock skew): by then every token issued before the change has
 expired anyway, and an expired token always goes back to the store.
@@ -22,7 +34,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Final
 
 __all__ = ["FRESH", "REVOKED", "STALE", "Freshness"]
@@ -33,7 +45,7 @@ REVOKED: Final = 2
 
 
 class _RecentChanges:
-    """A bounded map ``id -> (value, changed_at)`` of recent changes, oldest first.
+    """A bounded map ``key -> (value, changed_at)`` of recent changes, oldest first.
 
     Reads are one dictionary lookup (the hot path asks on every request). An entry older
     than ``horizon`` reads as absent and is dropped on sight; :meth:`expire` drops them
@@ -45,20 +57,20 @@ class _RecentChanges:
     __slots__ = ("_clock", "_data", "dropped_until", "horizon", "maxsize")
 
     def __init__(self, maxsize: int, horizon: float, clock: Callable[[], float]) -> None:
-        self._data: dict[str, tuple[float, float]] = {}
+        self._data: dict[Hashable, tuple[float, float]] = {}
         self.maxsize = maxsize
         self.horizon = horizon
         self._clock = clock
         self.dropped_until = -math.inf
 
-    def get(self, key: str) -> tuple[float, float] | None:
+    def get(self, key: Hashable) -> tuple[float, float] | None:
         entry = self._data.get(key)
         if entry is not None and entry[1] + self.horizon <= self._clock():
             self._data.pop(key, None)
             return None
         return entry
 
-    def put(self, key: str, value: float, changed_at: float) -> None:
+    def put(self, key: Hashable, value: float, changed_at: float) -> None:
         data = self._data
         data.pop(key, None)  # re-inserted at the new end
         data[key] = (value, changed_at)
@@ -84,7 +96,9 @@ class _RecentChanges:
         return bool(self._data)
 
 
-def _pop_oldest(data: dict[str, tuple[float, float]]) -> tuple[str, tuple[float, float]]:
+def _pop_oldest(
+    data: dict[Hashable, tuple[float, float]],
+) -> tuple[Hashable, tuple[float, float]]:
     key = next(iter(data))
     return key, data.pop(key)
 
@@ -106,6 +120,8 @@ class Freshness:
         self._clock = clock
         self._users = _RecentChanges(maxsize, horizon, clock)
         self._sessions = _RecentChanges(maxsize, horizon, clock)
+        self._organizations = _RecentChanges(maxsize, horizon, clock)
+        self._memberships = _RecentChanges(maxsize, horizon, clock)
 
     # -- feeding ------------------------------------------------------------------------
     def user_changed(self, user_id: str, version: int, changed_at: float) -> None:
@@ -133,9 +149,59 @@ class Freshness:
         users = self._users
         users.dropped_until = max(users.dropped_until, changed_at)
 
+    def organization_changed(self, org_id: str, version: int, changed_at: float) -> None:
+        """The organization's token-relevant version (name, slug, public metadata) is now
+        at least ``version``: every token with this ``org_id`` and a lower ``org_ver`` is
+        stale. One entry, whatever the member count."""
+        self._raise(self._organizations, org_id, version, changed_at)
+
+    def membership_changed(
+        self, org_id: str, user_id: str, version: int, changed_at: float
+    ) -> None:
+        """The membership of ``user_id`` in ``org_id`` (role, public metadata) is now at
+        least ``version``: the person's tokens with this ``org_id`` and a lower ``mem_ver``
+        are stale."""
+        self._raise(self._memberships, (org_id, user_id), version, changed_at)
+
+    def organization_deleted(self, org_id: str, changed_at: float) -> None:
+        """The organization is gone: every token with this ``org_id`` is stale (and
+        reissued without an active organization)."""
+        self._organizations.put(org_id, math.inf, changed_at)
+
+    def membership_deleted(self, org_id: str, user_id: str, changed_at: float) -> None:
+        """The membership is gone: the person's tokens with this ``org_id`` are stale."""
+        self._memberships.put((org_id, user_id), math.inf, changed_at)
+
+    def _raise(
+        self, changes: _RecentChanges, key: Hashable, version: int, changed_at: float
+    ) -> None:
+        if changed_at + self.horizon <= self._clock():
+            return  # every token issued before it has expired already
+        current = changes.get(key)
+        # an older version never lowers the bar; a deletion is replaced only by a record
+        # created again after it (with a higher version than any before)
+        if (
+            current is not None
+            and current[0] >= version
+            and (current[0] != math.inf or changed_at < current[1])
+        ):
+            return
+        changes.put(key, version, changed_at)
+
     # -- asking -------------------------------------------------------------------------
-    def check(self, user_id: str | None, session_id: str | None, version: int, iat: int) -> int:
-        """:data:`FRESH`, :data:`STALE` or :data:`REVOKED` for a token with these claims.
+    def check(
+        self,
+        user_id: str | None,
+        session_id: str | None,
+        version: int,
+        iat: int,
+        org_id: str | None = None,
+        org_version: int = 0,
+        membership_version: int = 0,
+    ) -> int:
+        """:data:`FRESH`, :data:`STALE` or :data:`REVOKED` for a token with these claims
+        (``sub``, ``sid``, ``ver``, ``iat`` and, with an active organization, ``org_id``,
+        ``org_ver``, ``mem_ver``).
 
         On every request: plain dictionary lookups, an entry past the horizon ignored."""
         sessions, users = self._sessions, self._users
@@ -147,6 +213,19 @@ class Freshness:
                 return REVOKED if change[0] == math.inf else STALE
         if iat <= users.dropped_until or iat <= sessions.dropped_until:
             return STALE
+        if org_id is None:
+            return FRESH
+        orgs, memberships = self._organizations, self._memberships
+        if orgs._data:
+            change = orgs.get(org_id)
+            if change is not None and org_version < change[0]:
+                return STALE
+        if memberships._data:
+            change = memberships.get((org_id, user_id))
+            if change is not None and membership_version < change[0]:
+                return STALE
+        if iat <= orgs.dropped_until or iat <= memberships.dropped_until:
+            return STALE
         return FRESH
 
     def known_version(self, user_id: str) -> float | None:
@@ -156,10 +235,17 @@ class Freshness:
 
     @property
     def tracked(self) -> int:
-        """How many changes are tracked now (users plus sessions)."""
-        return len(self._users) + len(self._sessions)
+        """How many changes are tracked now (users, sessions, organizations, memberships)."""
+        return (
+            len(self._users)
+            + len(self._sessions)
+            + len(self._organizations)
+            + len(self._memberships)
+        )
 
     def expire(self) -> None:
         """Drop entries past the horizon (reads also ignore them)."""
         self._users.expire()
         self._sessions.expire()
+        self._organizations.expire()
+        self._memberships.expire()

@@ -29,45 +29,95 @@ import difflib
 import json
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from ._errors import TemplateError
 from ._template_parser import _Operand, _Parser
 from .models import Session, User
 
 __all__ = [
+    "ORGANIZATION_CLAIMS",
     "RESERVED_CLAIMS",
     "CompiledTemplate",
+    "MembershipValues",
     "NamedTemplate",
+    "OrganizationValues",
     "compile_template",
     "load_named_template",
 ]
 
 logger = logging.getLogger("sessionclaims.templates")
 
+ORGANIZATION_CLAIMS: frozenset[str] = frozenset(
+    {"org_id", "org_slug", "org_role", "org_permissions"}
+)
+"""The four default claims of a token with an active organization (organizations.md)."""
+
 RESERVED_CLAIMS: frozenset[str] = frozenset(
     {"iss", "sub", "sid", "iat", "nbf", "exp", "azp", "v", "ver", "aud", "jti"}
+    | ORGANIZATION_CLAIMS
+    | {"org_ver", "mem_ver"}
 )
 """Claims the issuer sets itself (tokens.md); no template may produce them at the top level."""
 
-_Getter = Callable[[User, Session | None], Any]
+
+class OrganizationValues(Protocol):
+    """What a template reads from the active organization (an ``Organization`` fits)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def slug(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def public_metadata(self) -> Mapping[str, Any]: ...
+
+
+class MembershipValues(Protocol):
+    """What a template reads from the person's membership in the active organization:
+    ``permissions`` are those of ``role`` (from the ``roles`` setting)."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def permissions(self) -> Sequence[str]: ...
+    @property
+    def public_metadata(self) -> Mapping[str, Any]: ...
+
+
+_Org = OrganizationValues | None
+_Member = MembershipValues | None
+_Getter = Callable[[User, Session | None, _Org, _Member], Any]
 _OMIT: Final = object()  # a whole-value shortcode with no value: the key is left out
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 _MAX_NESTING: Final = 32  # templates are small; this bounds the compiler's recursion
 
 _USER_FIELDS: Final = ("id", "external_id", "created_at", "updated_at")
 _SESSION_FIELDS: Final = ("id", "created_at")
-_METADATA: Final = {  # spelling → canonical tier
-    "public_metadata": "public_metadata",
-    "trusted_metadata": "public_metadata",
-    "unsafe_metadata": "unsafe_metadata",
-    "untrusted_metadata": "unsafe_metadata",
+_ORG_FIELDS: Final = ("id", "slug", "name")
+_MEMBERSHIP_FIELDS: Final = ("role", "permissions")
+_FIELDS: Final = {
+    "user": _USER_FIELDS,
+    "session": _SESSION_FIELDS,
+    "org": _ORG_FIELDS,
+    "membership": _MEMBERSHIP_FIELDS,
+}
+_METADATA: Final = {  # root → spelling → canonical tier
+    "user": {
+        "public_metadata": "public_metadata",
+        "trusted_metadata": "public_metadata",
+        "unsafe_metadata": "unsafe_metadata",
+        "untrusted_metadata": "unsafe_metadata",
+    },
+    "org": {"public_metadata": "public_metadata", "trusted_metadata": "public_metadata"},
+    "membership": {"public_metadata": "public_metadata", "trusted_metadata": "public_metadata"},
 }
 _PRIVATE_REFUSED: Final = (
-    "user.private_metadata cannot be read by a claims template: a token is readable by "
+    "{root}.private_metadata cannot be read by a claims template: a token is readable by "
     "whoever holds it (the browser, the user), and private metadata is backend-only. "
     "Move the value to public_metadata if the user may see it"
 )
@@ -99,9 +149,25 @@ def _text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
 
 
-def _metadata_getter(tier: str, keys: tuple[str, ...]) -> _Getter:
-    def getter(user: User, session: Session | None) -> Any:
-        value: Any = getattr(user, tier)
+def _root_getter(root: str) -> _Getter:
+    """The object a path starts from (``None`` when absent: no session, no active org)."""
+    if root == "user":
+        return lambda user, session, org, member: user
+    if root == "session":
+        return lambda user, session, org, member: session
+    if root == "org":
+        return lambda user, session, org, member: org
+    return lambda user, session, org, member: member
+
+
+def _metadata_getter(root: str, tier: str, keys: tuple[str, ...]) -> _Getter:
+    start = _root_getter(root)
+
+    def getter(user: User, session: Session | None, org: _Org, member: _Member) -> Any:
+        holder = start(user, session, org, member)
+        if holder is None:
+            return None
+        value: Any = getattr(holder, tier)
         for key in keys:
             if not isinstance(value, dict | MappingProxyType) and not isinstance(value, Mapping):
                 return None  # a path through a non-object is missing
@@ -113,12 +179,18 @@ def _metadata_getter(tier: str, keys: tuple[str, ...]) -> _Getter:
 
 def _attribute_getter(root: str, field: str) -> _Getter:
     if root == "user":
-        return lambda user, session: getattr(user, field)
-    return lambda user, session: None if session is None else getattr(session, field)
+        return lambda user, session, org, member: getattr(user, field)
+    start = _root_getter(root)
+
+    def getter(user: User, session: Session | None, org: _Org, member: _Member) -> Any:
+        holder = start(user, session, org, member)
+        return None if holder is None else getattr(holder, field)
+
+    return getter
 
 
 def _literal_getter(value: Any) -> _Getter:
-    return lambda user, session: value
+    return lambda user, session, org, member: value
 
 
 def _first_of(getters: tuple[_Getter, ...]) -> _Getter:
@@ -126,19 +198,19 @@ def _first_of(getters: tuple[_Getter, ...]) -> _Getter:
         return getters[0]
     first, last = getters[:-1], getters[-1]
 
-    def getter(user: User, session: Session | None) -> Any:
+    def getter(user: User, session: Session | None, org: _Org, member: _Member) -> Any:
         for get in first:
-            value = get(user, session)
+            value = get(user, session, org, member)
             if value is not None and value is not False:
                 return value
-        return last(user, session)
+        return last(user, session, org, member)
 
     return getter
 
 
 def _whole_value(get: _Getter) -> _Getter:
-    def render(user: User, session: Session | None) -> Any:
-        value = get(user, session)
+    def render(user: User, session: Session | None, org: _Org, member: _Member) -> Any:
+        value = get(user, session, org, member)
         if value is None:
             return _OMIT
         return value if isinstance(value, str | int | float) else _copy_json(value)
@@ -150,13 +222,14 @@ def _field_problem(spelled: str, root: str, field: str, keys: tuple[str, ...]) -
     """Why a path (not a metadata path) names no field, or None if it names one."""
     if root == "null":
         return "null is not a literal; a missing value already omits the claim"
-    if root not in ("user", "session"):
-        return f"unknown root {root!r} in {spelled!r}; a field starts with 'user.' or 'session.'"
-    known = (*_USER_FIELDS, *_METADATA) if root == "user" else _SESSION_FIELDS
+    if root not in _FIELDS:
+        roots = ", ".join(f"'{r}.'" for r in _FIELDS)
+        return f"unknown root {root!r} in {spelled!r}; a field starts with one of {roots}"
+    known = (*_FIELDS[root], *_METADATA.get(root, ()))
     if not field:
         return f"{root!r} is not a value; name one of its fields: {', '.join(known)}"
-    if root == "user" and field == "private_metadata":
-        return _PRIVATE_REFUSED
+    if field == "private_metadata" and root != "session":
+        return _PRIVATE_REFUSED.format(root=root)
     if field not in known:
         close = difflib.get_close_matches(field, known, n=1)
         hint = f"; did you mean '{root}.{close[0]}'?" if close else ""
@@ -180,12 +253,12 @@ class _Compiler:
         root, _, rest = operand.value.partition(".")
         field, _, subpath = rest.partition(".")
         keys = tuple(subpath.split(".")) if subpath else ()
-        tier = _METADATA.get(field) if root == "user" else None
+        tier = _METADATA.get(root, {}).get(field)
         if tier is not None:
             if tier == "unsafe_metadata":
                 self.unsafe_claims.append(path)
-            self.fields.add(".".join(("user", tier, *keys)))
-            return _metadata_getter(tier, keys)
+            self.fields.add(".".join((root, tier, *keys)))
+            return _metadata_getter(root, tier, keys)
         problem = _field_problem(operand.value, root, field, keys)
         if problem is not None:
             raise self.error(problem, path, operand.column)
@@ -206,8 +279,11 @@ class _Compiler:
             only = pieces[0] if pieces else ""
             return _literal_getter(only) if isinstance(only, str) else _whole_value(only)
         frozen = tuple(pieces)
-        return lambda user, session: "".join(
-            [piece if isinstance(piece, str) else _text(piece(user, session)) for piece in frozen]
+        return lambda user, session, org, member: "".join(
+            [
+                piece if isinstance(piece, str) else _text(piece(user, session, org, member))
+                for piece in frozen
+            ]
         )
 
     def value(self, value: Any, path: str, depth: int) -> _Getter:
@@ -226,8 +302,9 @@ class _Compiler:
         if not isinstance(value, list | tuple):
             raise self.error(f"a {type(value).__name__} is not a JSON value", path)
         items = tuple(self.value(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
-        return lambda user, session: [
-            None if (rendered := item(user, session)) is _OMIT else rendered for item in items
+        return lambda user, session, org, member: [
+            None if (rendered := item(user, session, org, member)) is _OMIT else rendered
+            for item in items
         ]
 
     def mapping(self, template: Mapping[Any, Any], path: str, depth: int) -> _Getter:
@@ -238,10 +315,12 @@ class _Compiler:
             entries.append((key, self.value(value, f"{path}.{key}" if path else key, depth)))
         frozen = tuple(entries)
 
-        def render(user: User, session: Session | None) -> dict[str, Any]:
+        def render(
+            user: User, session: Session | None, org: _Org, member: _Member
+        ) -> dict[str, Any]:
             claims: dict[str, Any] = {}
             for key, get in frozen:
-                rendered = get(user, session)
+                rendered = get(user, session, org, member)
                 if rendered is not _OMIT:
                     claims[key] = rendered
             return claims
@@ -264,11 +343,23 @@ class CompiledTemplate:
     def __init__(self, name: str, render: _Getter, fields: frozenset[str], unsafe: bool) -> None:
         self.name, self._render, self.fields, self.reads_unsafe = name, render, fields, unsafe
 
-    def render(self, user: User, session: Session | None = None) -> dict[str, Any]:
-        """The claims for ``user`` and ``session`` (without one, session fields are
-        missing). Pure: no I/O, and the result shares nothing mutable with ``user``."""
-        claims: dict[str, Any] = self._render(user, session)
+    def render(
+        self,
+        user: User,
+        session: Session | None = None,
+        organization: OrganizationValues | None = None,
+        membership: MembershipValues | None = None,
+    ) -> dict[str, Any]:
+        """The claims for ``user``, ``session`` and the active ``organization`` with the
+        person's ``membership`` in it (a field of an absent one is missing). Pure: no
+        I/O, and the result shares nothing mutable with its inputs."""
+        claims: dict[str, Any] = self._render(user, session, organization, membership)
         return claims
+
+    @property
+    def reads_organization(self) -> bool:
+        """True if a claim reads ``org.*`` or ``membership.*``."""
+        return any(f.startswith(("org.", "membership.")) for f in self.fields)
 
     def __repr__(self) -> str:
         return f"<CompiledTemplate {self.name!r} fields={sorted(self.fields)!r}>"

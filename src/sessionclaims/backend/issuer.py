@@ -22,10 +22,20 @@ from ..stores.base import SessionRecord, UserRecord
 from ..templates import CompiledTemplate, NamedTemplate
 from ..tokens import SignedToken, sign_token
 
-__all__ = ["TOKEN_FORMAT_VERSION", "VERSION_CLAIM", "Issuer"]
+__all__ = [
+    "MEMBERSHIP_VERSION_CLAIM",
+    "ORG_VERSION_CLAIM",
+    "TOKEN_FORMAT_VERSION",
+    "VERSION_CLAIM",
+    "Issuer",
+]
 
 TOKEN_FORMAT_VERSION = 1
 VERSION_CLAIM = "ver"
+ORG_VERSION_CLAIM = "org_ver"
+"""The active organization's version at issue (with ``org_id``), for freshness."""
+MEMBERSHIP_VERSION_CLAIM = "mem_ver"
+"""The version of the person's membership in the active organization at issue."""
 
 _SIGNATURE_BYTES = {"ES256": 64, "EdDSA": 64}
 _PLACEHOLDER_SESSION = Session(
