@@ -5,6 +5,9 @@ verifies them and sets ``request.auth``; tokens reissued on the next request aft
 backend update changes what they would contain.
 """
 
+# The HTTP layer registers the builder of backend.api (Backend.api_builder) on import.
+import sessionclaims.api  # noqa: F401
+
 from .__about__ import __version__
 from ._errors import (
     ConfigurationError,

@@ -15,7 +15,7 @@ For each request (tokens.md, "Freshness and reissue"):
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from cachetools import TLRUCache
@@ -31,9 +31,10 @@ from ._errors import (
 from ._reissue import verify_session_token
 from .auth import Auth, AuthUser
 from .backend.issuer import VERSION_CLAIM
+from .backend.sessions import session_id_of
 from .cookies import REFRESH_COOKIE, clear_cookie_headers, is_secure, token_headers
 from .freshness import FRESH, REVOKED
-from .tokens import VerifiedToken
+from .tokens import SignedToken, VerifiedToken
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -138,46 +139,42 @@ class BackendAuthenticator:
                 return self._issued(scope, token, verified, from_cookie)
         if stale.sid is None:
             return self._revoked(scope)
-        outcome = await self._issue_for(scope, stale.sid, from_cookie, expect_user=stale.sub)
+        sessions = backend.sessions
+        outcome = await self._issue(
+            scope, stale.sid, from_cookie, sessions.reissue(stale.sid, user_id=stale.sub)
+        )
         issued = outcome.auth
         if issued.is_signed_in and outcome.headers:
             token = outcome.headers[0][1].decode("ascii")
-            # _issue_for remembered it: a cache hit, no signature check.
+            # _issue remembered it: a cache hit, no signature check.
             verified = backend.verifier.verify(token, backend.keys.key_set)
             self._reissued[stale.token] = (token, verified)
         return outcome
 
     async def _from_refresh(self, scope: Scope, refresh: str, reason: str) -> Outcome:
-        backend = self.backend
-        try:
-            record = await backend.sessions.check_refresh_credential(refresh)
-        except TokenError:
-            return Outcome(Auth.signed_out(reason))
-        except StoreUnavailable as exc:
-            logger.error("store unavailable during refresh: %s", exc)
-            return Outcome(Auth.signed_out("store-unavailable"))
-        return await self._issue_for(scope, record.id, True, expect_user=None, touch=True)
+        session_id = session_id_of(refresh) or "?"
+        return await self._issue(
+            scope, session_id, True, self.backend.sessions.renew(refresh), refused=reason
+        )
 
-    async def _issue_for(
+    async def _issue(
         self,
         scope: Scope,
         session_id: str,
         cookie: bool,
+        signing: Awaitable[SignedToken],
         *,
-        expect_user: str | None,
-        touch: bool = False,
+        refused: str = "session-revoked",
     ) -> Outcome:
+        """The outcome of one of the sessions service's signing calls; ``refused`` is the
+        reason when a refresh credential does not check out."""
         backend = self.backend
         try:
-            record, user = await backend.sessions.active(session_id)
-            if expect_user is not None and record.user_id != expect_user:
-                return self._revoked(scope)
-            signed = backend.issuer.sign_session(user, record)
-            if touch:
-                await backend.store.touch_session(record.id, now_ms=int(backend.clock() * 1000))
+            signed = await signing
         except (SessionNotActive, SessionNotFound):
-            backend.freshness.session_ended(session_id, backend.clock())
             return self._revoked(scope)
+        except TokenError:  # the refresh credential is wrong
+            return Outcome(Auth.signed_out(refused))
         except StoreUnavailable as exc:
             logger.error("store unavailable: cannot reissue session %s: %s", session_id, exc)
             return Outcome(Auth.signed_out("store-unavailable"))

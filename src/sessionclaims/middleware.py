@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ._authn import Authenticator, VerifyOnlyAuthenticator, token_of
 from ._credentials import is_bearer, parse_cookies, request_cookies
 from ._errors import ConfigurationError
+from ._full_authn import BackendAuthenticator
 from ._stream_authn import StreamAuthenticator
 from .auth import Auth, AuthUser
 from .change_stream import ChangeStream
@@ -123,7 +124,7 @@ class SessionClaimsMiddleware:
                     "changes_url= is for verify-only services; with backend= the middleware "
                     "follows the backend's own change feed"
                 )
-            self.authenticator = backend.authenticator(scopes_claim=scopes_claim)
+            self.authenticator = BackendAuthenticator(backend, scopes_claim=scopes_claim)
             return
         if not issuer:
             raise ConfigurationError(

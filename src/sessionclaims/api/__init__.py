@@ -13,12 +13,11 @@ format by :mod:`._errors`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from ..backend import Backend
 from ._errors import EXCEPTION_HANDLERS
 from ._routing import IgnoreTrailingSlash
 from .backend_routes import BackendAPI, public_routes
@@ -26,9 +25,6 @@ from .client_routes import client_session_routes
 from .frontend_routes import FrontendAPI
 from .openapi import openapi_routes
 from .service_routes import ServiceAPI
-
-if TYPE_CHECKING:
-    from ..backend import Backend
 
 __all__ = ["build_api"]
 
@@ -53,3 +49,6 @@ def build_api(backend: Backend) -> Starlette:
     )
     app.router.redirect_slashes = False
     return app
+
+
+Backend.api_builder = build_api

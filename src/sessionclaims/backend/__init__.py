@@ -1,4 +1,4 @@
-"""``Backend``: users, sessions, signing keys and the HTTP API, on one store.
+"""``Backend``: users, sessions, sign-ups and signing keys, composed on one store.
 
 .. code-block:: python
 
@@ -16,11 +16,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._broadcast import Broadcaster
 from .._errors import ConfigurationError
-from .._full_authn import BackendAuthenticator
 from ..config import Settings, resolve_settings
 from ..cookies import clear_cookie_headers, refresh_cookie, session_cookie
 from ..freshness import Freshness
@@ -219,18 +218,21 @@ class Backend:
         """The public JWKS (open the backend first)."""
         return self.keys.jwks()
 
+    api_builder: ClassVar[Callable[[Backend], Starlette] | None] = None
+    """What builds :attr:`api`: :func:`sessionclaims.api.build_api`, registered by
+    ``sessionclaims.api`` when the package is imported, so that this layer never imports
+    the HTTP layer above it."""
+
     @property
     def api(self) -> Starlette:
-        """The HTTP API as a Starlette app; mount it, e.g. ``Mount("/auth", backend.api)``."""
+        """The HTTP API as a Starlette app (built once by :func:`sessionclaims.api.build_api`);
+        mount it, e.g. ``Mount("/auth", app=backend.api)``."""
         if self._api is None:
-            from ..api import build_api
-
-            self._api = build_api(self)
+            builder = Backend.api_builder
+            if builder is None:  # pragma: no cover - `import sessionclaims` registers it
+                raise ConfigurationError("backend.api needs sessionclaims.api to be imported")
+            self._api = builder(self)
         return self._api
-
-    def authenticator(self, *, scopes_claim: str | None = "role") -> BackendAuthenticator:
-        """What ``SessionClaimsMiddleware(app, backend=...)`` verifies with."""
-        return BackendAuthenticator(self, scopes_claim=scopes_claim)
 
     # -- cookies ------------------------------------------------------------------------
     def _secure_default(self) -> bool:

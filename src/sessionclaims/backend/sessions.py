@@ -21,6 +21,7 @@ from .._errors import (
 )
 from ..models import NewSession, Session, SessionStatus
 from ..stores.base import SessionRecord, UserRecord
+from ..tokens import SignedToken
 from ._context import Context, Page, new_id
 
 if TYPE_CHECKING:
@@ -225,7 +226,38 @@ class SessionsResource:
 
     async def refresh(self, refresh_credential: str, template: str | None = None) -> str:
         """Exchange a refresh credential for a new token of its active session."""
+        if template is None:
+            return (await self.renew(refresh_credential)).token
         record = await self.check_refresh_credential(refresh_credential)
         token = await self.get_token(record.id, template)
-        await self._ctx.store.touch_session(record.id, now_ms=self._ctx.now_ms())
+        await self._touch(record.id)
         return token
+
+    async def renew(self, refresh_credential: str) -> SignedToken:
+        """A new session token for a refresh credential (the session's ``last_active_at``
+        is touched): :meth:`check_refresh_credential`, then :meth:`reissue`."""
+        record = await self.check_refresh_credential(refresh_credential)
+        signed = await self.reissue(record.id)
+        await self._touch(record.id)
+        return signed
+
+    async def reissue(self, session_id: str, *, user_id: str | None = None) -> SignedToken:
+        """A new session token of an active session (same ``sid`` and ``azp``), for the
+        middleware's reissue and ``POST /v1/tokens/reissue``. ``user_id`` is the ``sub`` of
+        the token being replaced: a session of another user counts as not active.
+
+        Raises :class:`~sessionclaims.SessionNotActive` / ``SessionNotFound`` (the
+        freshness map then records the session's end), ``StoreUnavailable``, or
+        :class:`~sessionclaims.MetadataError` when the token is over its size budget."""
+        ctx = self._ctx
+        try:
+            record, user = await self.active(session_id)
+        except (SessionNotActive, SessionNotFound):
+            ctx.freshness.session_ended(session_id, ctx.clock())
+            raise
+        if user_id is not None and record.user_id != user_id:
+            raise SessionNotActive(f"session {session_id!r} belongs to another user")
+        return ctx.issuer.sign_session(user, record)
+
+    async def _touch(self, session_id: str) -> None:
+        await self._ctx.store.touch_session(session_id, now_ms=self._ctx.now_ms())
