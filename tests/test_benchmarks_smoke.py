@@ -125,67 +125,27 @@ def test_cli_lists_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 class _FakeStore:
-    """Just enough of a store for the full-mode hook: every method is a coroutine."""
-
-    async def open(self) -> None:
-        return None
-
-    async def insert_user(self, user_id: str) -> None:
-        return None
+    """Just enough of a store for the counting wrapper: every method is a coroutine."""
 
     async def get_user(self, user_id: str) -> None:
         return None
 
 
-class _FakeBackend:
-    """Stands in for ``Backend`` to exercise P7's full-mode hook, ahead of the real one."""
-
-    def __init__(self, store: Any) -> None:
-        from benchmarks.scenarios._fixtures import ISSUER, KeyMaterial
-
-        from sessionclaims._authn import VerifyOnlyAuthenticator
-        from sessionclaims.tokens import TokenVerifier, VerifyOptions
-
-        self.store = store
-        self._km = KeyMaterial.generate("ES256")
-        self._verifier = TokenVerifier(VerifyOptions(issuer=ISSUER), clock=time.time)
-        self._authenticator = VerifyOnlyAuthenticator(
-            self._km.key_set, self._verifier, clock=time.time
-        )
-        outer = self
-
-        class Users:
-            async def create_user(self, **_: Any) -> Any:
-                await outer.store.insert_user("user_1")
-                return type("User", (), {"id": "user_1"})()
-
-        class Sessions:
-            async def create_session(self, user_id: str) -> Any:
-                await outer.store.get_user(user_id)
-                return type("NewSession", (), {"token": outer._km.token()})()
-
-        self.users = Users()
-        self.sessions = Sessions()
-
-    async def ensure_open(self) -> None:
-        await self.store.open()
-
-    async def aclose(self) -> None:
-        return None
-
-    def authenticator(self, *, scopes_claim: str | None = "role") -> Any:
-        return self._authenticator
-
-
 def test_p7_full_mode_hook_counts_store_calls() -> None:
+    from benchmarks.scenarios._fixtures import ISSUER
     from benchmarks.scenarios.p7_store_calls import count_hot_requests, full_mode_setup
 
-    setup = full_mode_setup(_FakeBackend, inner_store=_FakeStore)
+    from sessionclaims import Backend
+
+    setup = full_mode_setup(
+        lambda store: Backend(store=store, issuer=ISSUER, session_template={"role": "admin"})
+    )
     count = asyncio.run(count_hot_requests(setup, 100))
     assert count.signed_in == 100
-    assert count.deltas == {"store calls": 0}
-    assert count.details["store_calls_by_method"] == {"open": 1, "insert_user": 1, "get_user": 1}
-    assert count.details["feed_calls_by_method"] == {}
+    assert count.deltas == {"store calls": 0}  # hot requests: no store call at all
+    calls = count.details["store_calls_by_method"]
+    assert calls["insert_user"] == 1  # the set-up's calls are counted
+    assert calls["insert_session"] == 1
 
 
 def test_counting_store_leaves_out_the_change_feed_tasks() -> None:
