@@ -4,6 +4,7 @@ an organization or membership change or deletion makes the next request reissue 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import jwt
 import pytest
 
 from sessionclaims import Backend
+from sessionclaims.backend.issuer import ActiveOrganization
 from sessionclaims.tokens import encode_token
 
 from .conftest import FakeClock
@@ -97,3 +99,60 @@ async def test_malformed_org_versions_are_not_a_session_token(backend: Backend) 
         "user_id": None,
         "claims": {},
     }
+
+
+@dataclass(frozen=True)
+class OrgValues:
+    id: str = "org_1"
+    slug: str = "acme"
+    name: str = "Acme"
+    public_metadata: Any = field(default_factory=lambda: {"plan": "pro"})
+    version: int = 3
+
+
+@dataclass(frozen=True)
+class MemberValues:
+    role: str = "org:admin"
+    public_metadata: Any = field(default_factory=lambda: {"seat": 7})
+    version: int = 2
+
+
+@pytest.mark.anyio
+async def test_the_issuer_mints_the_organization_claims(tmp_path: Path, clock: FakeClock) -> None:
+    template = {
+        "plan": "{{org.public_metadata.plan}}",
+        "seat": "{{membership.public_metadata.seat}}",
+    }
+    backend = make_backend(f"sqlite:///{tmp_path / 'o.db'}", clock, session_template=template)
+    async with backend:
+        user = await backend.users.create_user()
+        new = await backend.sessions.create_session(user.id)
+        record, user_record = await backend.sessions.active(new.session.id)
+        active = ActiveOrganization(OrgValues(), MemberValues(), ("org:invoices:read",))
+        token = backend.issuer.session_token(user_record, record, active=active)
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert {k: claims[k] for k in ("org_id", "org_slug", "org_role", "org_permissions")} == {
+            "org_id": "org_1",
+            "org_slug": "acme",
+            "org_role": "org:admin",
+            "org_permissions": ["org:invoices:read"],
+        }
+        assert (claims["org_ver"], claims["mem_ver"], claims["plan"], claims["seat"]) == (
+            3,
+            2,
+            "pro",
+            7,
+        )
+        plain = jwt.decode(new.token, options={"verify_signature": False})
+        assert "org_id" not in plain and "plan" not in plain
+        # the budget counts the organization's part
+        assert backend.issuer.estimated_size(user_record, active) >= len(token)
+        assert backend.issuer.estimated_size(user_record) < len(token)
+
+        async with client(make_app(backend)) as c:
+            first = await c.get("/whoami", headers=bearer(token))
+            assert first.json()["claims"]["org_role"] == "org:admin"
+            backend.freshness.organization_changed("org_1", 3, backend.clock())  # not newer
+            assert "x-session-token" not in (await c.get("/whoami", headers=bearer(token))).headers
+            backend.freshness.organization_changed("org_1", 4, backend.clock())
+            assert "x-session-token" in (await c.get("/whoami", headers=bearer(token))).headers

@@ -1,7 +1,9 @@
 """Minting tokens: standard claims + rendered template, signed by the current key.
 
-Session tokens carry ``iss sub sid iat nbf exp azp v ver`` (tokens.md) and the session
-template's claims; named-template tokens carry ``iss sub sid iat nbf exp azp aud`` and
+Session tokens carry ``iss sub sid iat nbf exp azp v ver`` (tokens.md), with an active
+organization also ``org_id org_slug org_role org_permissions`` (organizations.md) and the
+versions ``org_ver mem_ver`` the freshness map compares, and the session template's
+claims; named-template tokens carry ``iss sub sid iat nbf exp azp aud`` and
 theirs. A session token never exceeds ``max_token_bytes``: writes that would push it over
 are refused before anything is stored (:meth:`Issuer.check_budget`), and
 :meth:`Issuer.session_token` refuses to emit one as a last guard.
@@ -11,8 +13,9 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from .._errors import MetadataError, TemplateNotFound
 from .._json import dumps_compact
@@ -27,6 +30,7 @@ __all__ = [
     "ORG_VERSION_CLAIM",
     "TOKEN_FORMAT_VERSION",
     "VERSION_CLAIM",
+    "ActiveOrganization",
     "Issuer",
 ]
 
@@ -46,6 +50,63 @@ _PLACEHOLDER_SESSION = Session(
     expire_at=0,
     last_active_at=0,
 )
+
+
+class _VersionedOrganization(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def slug(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def public_metadata(self) -> Mapping[str, Any]: ...
+    @property
+    def version(self) -> int: ...
+
+
+class _VersionedMembership(Protocol):
+    @property
+    def role(self) -> str: ...
+    @property
+    def public_metadata(self) -> Mapping[str, Any]: ...
+    @property
+    def version(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveOrganization:
+    """What a session token is rendered from for the session's active organization:
+    the organization, the person's membership in it, and the permissions of the
+    membership's role (from the ``roles`` setting, looked up at render time).
+
+    It is also what the template reads as ``membership.*``."""
+
+    organization: _VersionedOrganization
+    membership: _VersionedMembership
+    permissions: Sequence[str]
+
+    @property
+    def role(self) -> str:
+        """The membership's role."""
+        return self.membership.role
+
+    @property
+    def public_metadata(self) -> Mapping[str, Any]:
+        """The membership's public metadata."""
+        return self.membership.public_metadata
+
+    def claims(self) -> dict[str, Any]:
+        """The four default claims and the two versions."""
+        organization = self.organization
+        return {
+            "org_id": organization.id,
+            "org_slug": organization.slug,
+            "org_role": self.membership.role,
+            "org_permissions": list(self.permissions),
+            ORG_VERSION_CLAIM: organization.version,
+            MEMBERSHIP_VERSION_CLAIM: self.membership.version,
+        }
 
 
 def _b64len(n: int) -> int:
@@ -81,9 +142,18 @@ class Issuer:
         self._budget_azp = "x" * max((len(p) for p in authorized_parties), default=64)
 
     # -- rendering ----------------------------------------------------------------------
-    def render_session_claims(self, user: User, session: Session | None = None) -> dict[str, Any]:
-        """The session template's claims for ``user`` (no standard claims)."""
-        return self.session_template.render(user, session or _PLACEHOLDER_SESSION)
+    def render_session_claims(
+        self,
+        user: User,
+        session: Session | None = None,
+        active: ActiveOrganization | None = None,
+    ) -> dict[str, Any]:
+        """The session template's claims for ``user`` (no standard claims), reading the
+        active organization when there is one."""
+        session = session or _PLACEHOLDER_SESSION
+        if active is None:
+            return self.session_template.render(user, session)
+        return self.session_template.render(user, session, active.organization, active)
 
     def token_relevant_changed(self, before: UserRecord, after: UserRecord) -> bool:
         """Would the user's session tokens contain something else after this write?"""
@@ -98,8 +168,10 @@ class Issuer:
         *,
         now: int,
         lifetime: int | None = None,
+        active: ActiveOrganization | None = None,
     ) -> dict[str, Any]:
-        """Every claim of a session token issued at ``now`` (seconds)."""
+        """Every claim of a session token issued at ``now`` (seconds), with ``active``
+        the session's active organization."""
         exp = now + (lifetime or self.token_lifetime)
         # A token never outlives its session: it expires with it (minus the leeway the
         # verifier grants), so "expired session" needs no store call on the hot path.
@@ -107,7 +179,12 @@ class Issuer:
         claims = self._standard_claims(user, session, now, self.clock_skew, exp)
         claims["v"] = TOKEN_FORMAT_VERSION
         claims[VERSION_CLAIM] = user.version
-        claims.update(self.render_session_claims(user.to_user(), session.to_session(now * 1000)))
+        if active is not None:
+            claims.update(active.claims())
+        rendered = self.render_session_claims(
+            user.to_user(), session.to_session(now * 1000), active
+        )
+        claims.update(rendered)
         return claims
 
     def _standard_claims(
@@ -131,21 +208,32 @@ class Issuer:
         return sign_token(claims, self._signer())
 
     def sign_session(
-        self, user: UserRecord, session: SessionRecord, *, lifetime: int | None = None
+        self,
+        user: UserRecord,
+        session: SessionRecord,
+        *,
+        lifetime: int | None = None,
+        active: ActiveOrganization | None = None,
     ) -> SignedToken:
         """A signed session token with its claims (for ``TokenVerifier.remember``), or
         :class:`MetadataError` ``session_token_too_large``."""
         now = int(self._clock())
-        signed = self._sign(self.session_claims(user, session, now=now, lifetime=lifetime))
+        claims = self.session_claims(user, session, now=now, lifetime=lifetime, active=active)
+        signed = self._sign(claims)
         if len(signed.token) > self.max_token_bytes:
             raise _too_large(len(signed.token), self.max_token_bytes)
         return signed
 
     def session_token(
-        self, user: UserRecord, session: SessionRecord, *, lifetime: int | None = None
+        self,
+        user: UserRecord,
+        session: SessionRecord,
+        *,
+        lifetime: int | None = None,
+        active: ActiveOrganization | None = None,
     ) -> str:
         """:meth:`sign_session`, returning only the token."""
-        return self.sign_session(user, session, lifetime=lifetime).token
+        return self.sign_session(user, session, lifetime=lifetime, active=active).token
 
     def named_token(self, name: str, user: UserRecord, session: SessionRecord) -> str:
         """A token from the named template ``name`` (its own lifetime, skew and ``aud``)."""
@@ -161,8 +249,9 @@ class Issuer:
         return self._sign(claims).token
 
     # -- budget -------------------------------------------------------------------------
-    def estimated_size(self, user: UserRecord) -> int:
-        """Encoded size of this user's session token, for the longest allowed origin."""
+    def estimated_size(self, user: UserRecord, active: ActiveOrganization | None = None) -> int:
+        """Encoded size of this user's session token (with ``active`` its active
+        organization), for the longest allowed origin."""
         signer = self._signer()
         now = int(self._clock())
         claims: dict[str, Any] = {
@@ -176,7 +265,9 @@ class Issuer:
             "v": TOKEN_FORMAT_VERSION,
             VERSION_CLAIM: user.version + 1,
         }
-        claims.update(self.render_session_claims(user.to_user()))
+        if active is not None:
+            claims.update(active.claims())
+        claims.update(self.render_session_claims(user.to_user(), None, active))
         header = {"alg": signer.alg, "kid": signer.kid, "typ": "JWT"}
         header_len = _b64len(len(dumps_compact(header).encode()))
         payload_len = _b64len(len(dumps_compact(claims).encode()))
