@@ -179,10 +179,13 @@ def _rows_of(document: dict[str, Any], scenario: str) -> list[dict[str, Any]]:
 
 
 def test_full_mode_scenarios_run_on_a_tiny_configuration(tmp_path: Path) -> None:
-    """P3, P6, TPL, ISSUE and MERGE end to end (in process; MERGE also on PostgreSQL when
+    """P3, P6, P9, TPL, ISSUE and MERGE end to end (in process; MERGE also on PostgreSQL when
     the server is reachable, else its rows say why not). Behaviour only, no timing."""
     _, document = run_benchmarks(
-        Config.tiny(), only="P3,P6,TPL,ISSUE,MERGE", output=tmp_path / "f.json", log=io.StringIO()
+        Config.tiny(),
+        only="P3,P6,P9,TPL,ISSUE,MERGE",
+        output=tmp_path / "f.json",
+        log=io.StringIO(),
     )
     assert document["errors"] == {}
 
@@ -203,6 +206,13 @@ def test_full_mode_scenarios_run_on_a_tiny_configuration(tmp_path: Path) -> None
     for row in p6:
         assert row["extra"]["older_tokens_stale"] == row["extra"]["older_tokens_checked"]
         assert row["extra"]["tracked"] <= row["extra"]["freshness_size"]
+
+    # P9: the organization token is served hot; every member's older token is stale.
+    p9 = _rows_of(document, "P9")
+    counted = [row for row in p9 if row["unit"] == "requests"]
+    assert [row["value"] for row in counted] == [10_000]
+    assert counted[0]["ok"] is True
+    assert any(row["unit"] == "bytes" and row["value"] > 0 for row in p9)
 
     assert {row["peer"] for row in _rows_of(document, "TPL")} >= {
         "sessionclaims CompiledTemplate.render (templates.md example)"
