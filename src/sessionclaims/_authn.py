@@ -19,14 +19,16 @@ from typing import Any, Protocol
 from ._credentials import bearer_credential
 from ._errors import TokenError
 from .auth import Auth, AuthUser
+from .freshness import Freshness
 from .jwks_client import RemoteKeySet
 from .keys import KeySet
-from .tokens import TokenVerifier, VerifiedToken, unverified_header
+from .tokens import TimeBounds, TokenVerifier, VerifiedToken, unverified_header
 
 __all__ = [
     "NO_ORGANIZATION",
     "Authenticator",
     "HotCache",
+    "HotEntry",
     "OrgVersions",
     "Outcome",
     "VerifyOnlyAuthenticator",
@@ -35,23 +37,6 @@ __all__ = [
 
 Scope = Mapping[str, Any]
 
-# A hot entry: (expires_at, active_from, cookie_ok, key_set, auth, user, sub, sid, ver, iat,
-#               org_id, org_ver, mem_ver)
-HotEntry = tuple[
-    float,
-    float,
-    bool,
-    object,
-    Auth,
-    AuthUser,
-    "str | None",
-    "str | None",
-    int,
-    int,
-    "str | None",
-    int,
-    int,
-]
 OrgVersions = tuple["str | None", int, int]
 """``(org_id, org_ver, mem_ver)`` of a token; ``(None, 0, 0)`` without an active organization."""
 NO_ORGANIZATION: OrgVersions = (None, 0, 0)
@@ -72,41 +57,84 @@ def org_versions(claims: Mapping[str, Any]) -> OrgVersions | None:
     return org_id, org_version, membership_version
 
 
+class HotEntry:
+    """What the hot cache keeps for one token: the verifier's :class:`TimeBounds` of it,
+    the key set it was verified against, the ready-made ``Auth``/``AuthUser``, and what
+    the freshness map is asked about it."""
+
+    __slots__ = (
+        "auth",
+        "bounds",
+        "iat",
+        "key_set",
+        "mem_ver",
+        "org_id",
+        "org_ver",
+        "sid",
+        "sub",
+        "user",
+        "ver",
+    )
+
+    def __init__(
+        self,
+        verified: VerifiedToken,
+        bounds: TimeBounds,
+        key_set: object,
+        auth: Auth,
+        version: int,
+        org: OrgVersions,
+    ) -> None:
+        self.bounds = bounds
+        self.key_set = key_set
+        self.auth = auth
+        self.user = AuthUser(auth)
+        self.sub = verified.sub
+        self.sid = verified.sid
+        self.ver = version
+        self.iat = verified.iat
+        self.org_id, self.org_ver, self.mem_ver = org
+
+    def freshness_state(self, freshness: Freshness) -> int:
+        """What the freshness map says about this entry's token now (``FRESH``...)."""
+        return freshness.check(
+            self.sub, self.sid, self.ver, self.iat, self.org_id, self.org_ver, self.mem_ver
+        )
+
+
 class HotCache:
     """Ready-made ``(Auth, AuthUser)`` for tokens that verified: the hot path.
 
-    A token seen again costs one dictionary lookup, one clock read and a few comparisons:
-    no parsing, no signature, no object built. An entry is served only while its token's
-    time bounds hold (``exp`` + leeway, ``nbf``/``iat`` - leeway), only with the very key
-    set object it was verified against (a reload or refetch replaces that object), and
-    for a cookie only if the cookie rule held. Bounded: when full it starts over, which
+    A token seen again costs one dictionary lookup, one clock read and the verifier's own
+    per-request checks (:meth:`TimeBounds.refusal <sessionclaims.tokens.TimeBounds.refusal>`:
+    times with leeway, the cookie ``azp`` rule): no parsing, no signature, no object built.
+    An entry is served only with the very key set object it was verified against (a
+    reload or refetch replaces that object). Bounded: when full it starts over, which
     costs each live token one verified-token cache hit. Misses fall back to
     :meth:`TokenVerifier.verify`, which gives the precise reason for a refusal.
     """
 
-    __slots__ = ("_clock", "_cookie_needs_azp", "_entries", "_leeway", "_lock", "_maxsize")
+    __slots__ = ("_clock", "_entries", "_lock", "_maxsize", "_verifier")
 
     def __init__(self, verifier: TokenVerifier, clock: Callable[[], float], maxsize: int) -> None:
         self._entries: dict[bytes, HotEntry] = {}
         self._maxsize = max(maxsize, 1)
         self._clock = clock
-        self._leeway = verifier.options.leeway
-        self._cookie_needs_azp = bool(verifier.options.authorized_parties)
+        self._verifier = verifier
         self._lock = threading.Lock()
 
     def get(self, raw: bytes, from_cookie: bool, key_set: object) -> HotEntry | None:
         """The entry for ``raw`` (the Authorization value or the cookie's token bytes) if
         it may serve this request now, else ``None``."""
         entry = self._entries.get(raw)
-        if entry is None or entry[3] is not key_set or (from_cookie and not entry[2]):
+        if entry is None or entry.key_set is not key_set:
             return None
-        now = self._clock()
-        if now >= entry[0]:
+        refusal = entry.bounds.refusal(self._clock(), from_cookie)
+        if refusal is None:
+            return entry
+        if refusal == "token-expired":
             self._entries.pop(raw, None)
-            return None
-        if now < entry[1]:
-            return None
-        return entry
+        return None
 
     def put(
         self,
@@ -118,23 +146,7 @@ class HotCache:
         org: OrgVersions = NO_ORGANIZATION,
     ) -> HotEntry:
         """Remember ``auth`` for ``verified``, found under ``raw`` (checked against ``key_set``)."""
-        leeway = self._leeway
-        active_from = verified.iat - leeway
-        if verified.nbf is not None:
-            active_from = max(active_from, verified.nbf - leeway)
-        entry: HotEntry = (
-            verified.exp + leeway,
-            active_from,
-            verified.azp is not None or not self._cookie_needs_azp,
-            key_set,
-            auth,
-            AuthUser(auth),
-            verified.sub,
-            verified.sid,
-            version,
-            verified.iat,
-            *org,
-        )
+        entry = HotEntry(verified, self._verifier.bounds(verified), key_set, auth, version, org)
         with self._lock:
             if len(self._entries) >= self._maxsize:
                 self._entries.clear()
@@ -187,7 +199,7 @@ class VerifyOnlyAuthenticator:
     def _auth(self, raw: bytes, verified: VerifiedToken, key_set: KeySet) -> tuple[Auth, AuthUser]:
         auth = Auth(verified.claims, scopes_claim=self.scopes_claim)
         entry = self.hot.put(raw, verified, key_set, auth)
-        return auth, entry[5]
+        return auth, entry.user
 
     def authenticate_fast(self, raw: bytes, from_cookie: bool) -> tuple[Auth, AuthUser] | None:
         remote = self._remote
@@ -199,7 +211,7 @@ class VerifyOnlyAuthenticator:
             return None
         entry = self.hot.get(raw, from_cookie, key_set)
         if entry is not None:
-            return entry[4], entry[5]
+            return entry.auth, entry.user
         assert isinstance(key_set, KeySet)
         token = token_of(raw, from_cookie)
         try:

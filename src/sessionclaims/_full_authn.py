@@ -75,10 +75,9 @@ class BackendAuthenticator:
             if type(version) is not int or org is None:
                 return None
             entry = self.hot.put(raw, verified, key_set, self._auth(verified), version, org)
-        check = backend.freshness.check
-        if check(entry[6], entry[7], entry[8], entry[9], entry[10], entry[11], entry[12]) != FRESH:
+        if entry.freshness_state(backend.freshness) != FRESH:
             return None
-        return entry[4], entry[5]
+        return entry.auth, entry.user
 
     # -- everything else ----------------------------------------------------------------
     async def authenticate(

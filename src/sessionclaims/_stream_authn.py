@@ -109,7 +109,7 @@ class StreamAuthenticator(VerifyOnlyAuthenticator):
             version = _NO_VERSION
         org = org_versions(verified.claims) or NO_ORGANIZATION
         entry = self.hot.put(raw, verified, key_set, auth, version, org)
-        return auth, entry[5]
+        return auth, entry.user
 
     def authenticate_fast(self, raw: bytes, from_cookie: bool) -> tuple[Auth, AuthUser] | None:
         remote = self._remote
@@ -122,10 +122,9 @@ class StreamAuthenticator(VerifyOnlyAuthenticator):
             entry = self.hot.get(raw, from_cookie, key_set)
             if entry is None:  # not servable now (nbf ahead): let the slow path decide
                 return None
-        check = self.freshness.check
-        if check(entry[6], entry[7], entry[8], entry[9], entry[10], entry[11], entry[12]) != FRESH:
+        if entry.freshness_state(self.freshness) != FRESH:
             return None
-        return entry[4], entry[5]
+        return entry.auth, entry.user
 
     # -- everything else ----------------------------------------------------------------
     async def authenticate(

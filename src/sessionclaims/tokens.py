@@ -54,6 +54,7 @@ __all__ = [
     "REASONS",
     "REQUIRED_CLAIMS",
     "SignedToken",
+    "TimeBounds",
     "TokenVerifier",
     "VerifiedToken",
     "VerifyOptions",
@@ -188,16 +189,43 @@ class VerifiedToken(NamedTuple):
     azp: str | None
 
 
-class _Entry(NamedTuple):
-    """A cache entry: the verified token, the key that verified it, and the precomputed
-    bounds of the checks that run on every hit (time passes; the transport changes)."""
+class TimeBounds(NamedTuple):
+    """The checks that run on every request, cached or not (time passes; the transport
+    changes), as precomputed bounds of one verified token: written once, used by the
+    verifier's cache and by the middleware's hot cache."""
 
-    verified: VerifiedToken
-    key: PublicKey
     expires_at: int  # exp + leeway
     not_before: int | None  # nbf - leeway
     iat_limit: int  # iat - leeway
     needs_azp_for_cookie: bool
+
+    def refusal(self, now: float, from_cookie: bool) -> str | None:
+        """The reason a request at ``now`` is refused (azp/cookie, then times), or None."""
+        if from_cookie and self.needs_azp_for_cookie:
+            return "token-invalid-authorized-party"
+        if now >= self.expires_at:
+            return "token-expired"
+        if self.not_before is not None and now < self.not_before:
+            return "token-not-active-yet"
+        if now < self.iat_limit:
+            return "token-iat-in-the-future"
+        return None
+
+
+_REFUSALS = {
+    "token-invalid-authorized-party": "a cookie token must carry azp",
+    "token-expired": "the token has expired",
+    "token-not-active-yet": "the token is not valid yet (nbf)",
+    "token-iat-in-the-future": "the token was issued in the future (iat)",
+}
+
+
+class _Entry(NamedTuple):
+    """A cache entry: the verified token, the key that verified it, and its bounds."""
+
+    verified: VerifiedToken
+    key: PublicKey
+    bounds: TimeBounds
 
 
 _make_verified = VerifiedToken._make
@@ -282,16 +310,23 @@ class TokenVerifier:
 
     def _check_request(self, token: str, entry: _Entry, from_cookie: bool) -> None:
         """The checks that run on every verification, cached or not: azp/cookie, then times."""
-        if from_cookie and entry.needs_azp_for_cookie:
-            _refuse("token-invalid-authorized-party", "a cookie token must carry azp")
-        now = self._clock()
-        if now >= entry.expires_at:
-            self._evict(token)
-            _refuse("token-expired", "the token has expired")
-        if entry.not_before is not None and now < entry.not_before:
-            _refuse("token-not-active-yet", "the token is not valid yet (nbf)")
-        if now < entry.iat_limit:
-            _refuse("token-iat-in-the-future", "the token was issued in the future (iat)")
+        reason = entry.bounds.refusal(self._clock(), from_cookie)
+        if reason is not None:
+            if reason == "token-expired":
+                self._evict(token)
+            _refuse(reason, _REFUSALS[reason])
+
+    def bounds(self, verified: VerifiedToken) -> TimeBounds:
+        """The per-request checks of ``verified`` under this verifier's options (leeway,
+        authorized parties), for a cache that serves it again: see :class:`TimeBounds`."""
+        leeway = self.options.leeway
+        nbf = verified.nbf
+        return TimeBounds(
+            verified.exp + leeway,
+            None if nbf is None else nbf - leeway,
+            verified.iat - leeway,
+            self.options.authorized_parties is not None and verified.azp is None,
+        )
 
     def remember(self, signed: SignedToken) -> VerifiedToken:
         """Cache a token the issuing side has just signed (:func:`sign_token`), unverified.
@@ -356,18 +391,10 @@ class TokenVerifier:
         parties = options.authorized_parties
         if parties is not None and azp is not None and azp not in parties:
             _refuse("token-invalid-authorized-party", "azp is not an authorized party")
-        leeway = options.leeway
         verified = _make_verified(
             (token, header, MappingProxyType(claims), exp, iat, nbf, sub, sid, azp)
         )
-        entry = _Entry(
-            verified,
-            key,
-            exp + leeway,
-            None if nbf is None else nbf - leeway,
-            iat - leeway,
-            parties is not None and azp is None,
-        )
+        entry = _Entry(verified, key, self.bounds(verified))
         self._check_request(token, entry, from_cookie)
         if self._cache_enabled:
             with self._lock:
