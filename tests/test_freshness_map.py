@@ -119,6 +119,15 @@ def test_deletions_are_stale_never_fresh_nor_revoked() -> None:
     fresh.membership_changed("org_b", "u1", 7, 1001.0)
     assert fresh.check("u1", "s1", 1, 1001, "org_b", 1, 6) == STALE
     assert fresh.check("u1", "s1", 1, 1002, "org_b", 1, 7) == FRESH
+    # created again with versions from 1: the old membership's tokens stay stale
+    fresh.membership_deleted("org_c", "u1", 1001.0)
+    fresh.membership_changed("org_c", "u1", 1, 1002.5)
+    assert fresh.check("u1", "s1", 1, 1000, "org_c", 1, 5) == STALE  # old token, old role
+    assert fresh.check("u1", "s1", 1, 1002, "org_c", 1, 1) == STALE  # same second: unsure
+    assert fresh.check("u1", "s1", 1, 1003, "org_c", 1, 1) == FRESH  # the new membership
+    fresh.membership_changed("org_c", "u1", 2, 1004.0)  # an ordinary change afterwards
+    assert fresh.check("u1", "s1", 1, 1003, "org_c", 1, 1) == STALE
+    assert fresh.check("u1", "s1", 1, 1005, "org_c", 1, 2) == FRESH
     # the user's own revocation still wins
     fresh.session_ended("s1", 1001.0)
     assert fresh.check("u1", "s1", 1, 1002, "org_b", 1, 7) == REVOKED

@@ -22,8 +22,9 @@ version known for ``org_id`` (:meth:`Freshness.organization_changed`), or ``mem_
 the newest known for ``(org_id, sub)`` (:meth:`Freshness.membership_changed`). A deleted
 organization or membership is tracked as version infinity: every token naming it is
 stale (never fresh, never revoked — the session lives on and its next token has no active
-organization). Membership versions must keep growing when a membership is deleted and
-created again, so that a token of the old membership never reads as fresh.
+organization). A membership created again after its deletion may count its versions from
+1 again: the person's tokens issued until its re-creation stay stale whatever their
+``mem_ver`` (a token issued in that very second is reissued once more, never trusted).
 
 Entries expire ``horizon`` seconds after the change (the longest lifetime of a session
 token plus the allowed clock skew): by then every token issued before the change has
@@ -122,6 +123,9 @@ class Freshness:
         self._sessions = _RecentChanges(maxsize, horizon, clock)
         self._organizations = _RecentChanges(maxsize, horizon, clock)
         self._memberships = _RecentChanges(maxsize, horizon, clock)
+        # (org_id, user_id) -> when a deleted membership was created again: tokens issued
+        # until then belong to the old membership, whatever their mem_ver says
+        self._rejoined = _RecentChanges(maxsize, horizon, clock)
 
     # -- feeding ------------------------------------------------------------------------
     def user_changed(self, user_id: str, version: int, changed_at: float) -> None:
@@ -160,8 +164,14 @@ class Freshness:
     ) -> None:
         """The membership of ``user_id`` in ``org_id`` (role, public metadata) is now at
         least ``version``: the person's tokens with this ``org_id`` and a lower ``mem_ver``
-        are stale."""
-        self._raise(self._memberships, (org_id, user_id), version, changed_at)
+        are stale. After :meth:`membership_deleted`, a later change is the membership
+        created again: the person's tokens issued until then stay stale, whatever their
+        ``mem_ver`` (a new membership may count its versions from 1 again)."""
+        key = (org_id, user_id)
+        current = self._memberships.get(key)
+        if current is not None and current[0] == math.inf and changed_at >= current[1]:
+            self._rejoined.put(key, changed_at, changed_at)
+        self._raise(self._memberships, key, version, changed_at)
 
     def organization_deleted(self, org_id: str, changed_at: float) -> None:
         """The organization is gone: every token with this ``org_id`` is stale (and
@@ -179,7 +189,7 @@ class Freshness:
             return  # every token issued before it has expired already
         current = changes.get(key)
         # an older version never lowers the bar; a deletion is replaced only by a record
-        # created again after it (with a higher version than any before)
+        # created again after it
         if (
             current is not None
             and current[0] >= version
@@ -224,7 +234,14 @@ class Freshness:
             change = memberships.get((org_id, user_id))
             if change is not None and membership_version < change[0]:
                 return STALE
+            rejoined = self._rejoined
+            if rejoined._data:
+                again = rejoined.get((org_id, user_id))
+                if again is not None and iat <= again[0]:
+                    return STALE
         if iat <= orgs.dropped_until or iat <= memberships.dropped_until:
+            return STALE
+        if iat <= self._rejoined.dropped_until:
             return STALE
         return FRESH
 
@@ -241,6 +258,7 @@ class Freshness:
             + len(self._sessions)
             + len(self._organizations)
             + len(self._memberships)
+            + len(self._rejoined)
         )
 
     def expire(self) -> None:
@@ -249,3 +267,4 @@ class Freshness:
         self._sessions.expire()
         self._organizations.expire()
         self._memberships.expire()
+        self._rejoined.expire()
