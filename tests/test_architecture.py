@@ -9,6 +9,7 @@ it, except where :data:`MAY_IMPORT` narrows that further.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,14 @@ def test_docs_list_the_layers_in_order() -> None:
     positions = [text.find(f"**{layer}**") for layer in LAYERS]
     assert all(p >= 0 for p in positions), positions
     assert positions == sorted(positions)
+
+
+def test_docstrings_cite_only_documents_in_the_repository() -> None:
+    """``docs/x.md`` cited in src/ exists; the spec's file names are not cited bare."""
+    root = SRC.parent
+    for path in sorted((SRC / PACKAGE).rglob("*.py")):
+        text = path.read_text()
+        for cited in re.findall(r"docs/[a-z-]+\.md", text):
+            assert (root / cited).is_file(), f"{path.name} cites {cited}, which is absent"
+        bare = re.findall(r"(?<![/\w-])(tokens|templates|metadata|http-api|services)\.md", text)
+        assert not bare, f"{path.name} cites {bare} (not in the repository; cite docs/)"

@@ -2,7 +2,7 @@
 
 The change feed publishes each entry it reads from the store's log (its own process's
 writes and every other instance's) to :class:`Broadcaster`, which turns it into one
-Server-Sent Events frame (services.md) and appends that frame to each subscriber's
+Server-Sent Events frame (docs/deployment.md) and appends that frame to each subscriber's
 queue. A queue is bounded: a subscriber that stops reading and falls ``queue_size``
 frames behind is dropped (its connection is closed; the client resumes with
 ``Last-Event-ID``), so a slow client never costs unbounded memory.

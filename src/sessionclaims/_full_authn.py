@@ -1,6 +1,6 @@
 """Full mode: verification with the backend's keys, freshness, reissue and revocation.
 
-For each request (tokens.md, "Freshness and reissue"):
+For each request (docs/concepts.md, "Freshness"):
 
 1. fresh, verified token → ``Auth`` from its claims; **no store call**;
 2. stale token of an active session → a new token is rendered and signed; this request's

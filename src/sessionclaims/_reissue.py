@@ -3,7 +3,7 @@ the keys once for an unknown ``kid``), check its session is still active and bel
 its ``sub``, and sign a fresh token of the same session (same ``sid``, same ``azp``).
 
 The full-mode middleware verifies with :func:`verify_session_token`, and
-``POST /v1/tokens/reissue`` (services.md) answers with :func:`reissue_session_token`.
+``POST /v1/tokens/reissue`` (docs/deployment.md) answers with :func:`reissue_session_token`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Verify-only mode following the auth app's change stream (services.md).
+"""Verify-only mode following the auth app's change stream (docs/deployment.md).
 
 :class:`StreamAuthenticator` verifies like :class:`~sessionclaims._authn.VerifyOnlyAuthenticator`
 and then asks the freshness map that :class:`~sessionclaims.change_stream.ChangeStream`

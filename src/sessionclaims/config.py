@@ -177,7 +177,7 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigurationError(f"changes_keepalive must be a number, got {value!r}") from exc
         if not 0 < seconds <= 15:
             raise ConfigurationError(
-                f"changes_keepalive must be in (0, 15] seconds (services.md); got {seconds}"
+                f"changes_keepalive must be in (0, 15] seconds (docs/deployment.md); got {seconds}"
             )
         return seconds
     if name == "feed_keys":

@@ -1,6 +1,6 @@
 """Verify-only mode: the issuer's key set, fetched over HTTP without blocking the loop.
 
-Policy (tokens.md, "Verify-only mode"):
+Policy (docs/deployment.md, "Verify-only services"):
 
 * the JWKS is fetched with ``httpx.AsyncClient`` and cached for ``cache_ttl`` seconds;
   once stale it is refreshed in the background while the current set keeps serving;

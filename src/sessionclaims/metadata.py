@@ -4,7 +4,7 @@ Pure functions over plain values: no store, no HTTP. The backend and the HTTP AP
 :func:`canonical_tiers` on the incoming fields, then :func:`apply_metadata` on the
 stored tiers, and write the result only if nothing was raised.
 
-Tiers and aliases (metadata.md)::
+Tiers and aliases (docs/concepts.md)::
 
     public_metadata    alias trusted_metadata
     private_metadata   (no alias)

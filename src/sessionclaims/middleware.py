@@ -61,7 +61,7 @@ class SessionClaimsMiddleware:
     ``audience=`` names this service, so it accepts named-template tokens minted for it
     (a token whose ``aud`` does not name it is refused: ``token-invalid-audience``).
 
-    Verify-only mode following the auth app's change stream (services.md): add
+    Verify-only mode following the auth app's change stream (docs/deployment.md): add
     ``changes_url=`` (``.../v1/changes`` of the mounted API) and ``feed_key=``. Stale
     tokens are then reissued through ``reissue_url`` (default: ``.../v1/tokens/reissue``
     beside ``changes_url``), revoked ones refused on the next request, and

@@ -1,7 +1,7 @@
 """The claims template language: parsed and checked once, compiled to a pure render function.
 
 A template is a JSON object whose string values may hold ``{{ ... }}`` shortcodes
-(templates.md). :func:`compile_template` checks it (:mod:`._template_parser` splits each
+(docs/concepts.md). :func:`compile_template` checks it (:mod:`._template_parser` splits each
 string into text and shortcodes) and turns it into closures, so that
 :meth:`CompiledTemplate.render` does no parsing and no I/O. Rules, including those the
 spec leaves to the implementation:
@@ -61,7 +61,8 @@ RESERVED_CLAIMS: frozenset[str] = frozenset(
     | ORGANIZATION_CLAIMS
     | {"org_ver", "mem_ver"}
 )
-"""Claims the issuer sets itself (tokens.md); no template may produce them at the top level."""
+"""Claims the issuer sets itself (docs/concepts.md); no template may produce them at the
+top level."""
 
 
 class OrganizationValues(Protocol):

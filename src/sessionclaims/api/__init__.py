@@ -1,4 +1,4 @@
-"""``backend.api``: the HTTP API (http-api.md) as a Starlette app.
+"""``backend.api``: the HTTP API (docs/http-api.md) as a Starlette app.
 
 Mount it anywhere (``Mount("/auth", app=backend.api)``) or serve it alone. Routes:
 

@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 MAX_BODY_BYTES = 64 * 1024
-"""Largest request body accepted, in bytes (http-api.md: 413 above it)."""
+"""Largest request body accepted, in bytes (docs/http-api.md: 413 above it)."""
 
 MAX_JSON_DEPTH = 64
 """Deepest nesting parsed at all; metadata has its own, lower limit (422 past it)."""

@@ -1,6 +1,6 @@
 """The one place where exceptions become HTTP error responses.
 
-Every error the API answers, whatever raised it, has the body (http-api.md)::
+Every error the API answers, whatever raised it, has the body (docs/http-api.md)::
 
     {"errors": [{"code": "metadata_too_large", "message": "...", "meta": {"param": "..."}}]}
 

@@ -1,6 +1,6 @@
 """The API keys a backend request may carry: the secret key, or a feed key.
 
-A feed key (``feed_keys=``, services.md) opens the change stream and the reissue route
+A feed key (``feed_keys=``, docs/deployment.md) opens the change stream and the reissue route
 and nothing else. Every comparison is constant-time: the presented key and every
 configured key are hashed to the same length, and every configured key is compared
 whatever matched before, so neither the answer's timing nor which key matched leaks.

@@ -1,7 +1,7 @@
 """The backend API (``Authorization: Bearer <secret key>``) and the public JWKS routes.
 
 Everything a server that holds the secret key may do: users and their three tiers of
-metadata, sessions and their tokens, completing sign-ups (http-api.md, "Backend API").
+metadata, sessions and their tokens, completing sign-ups (docs/http-api.md, "Backend API").
 The secret key is compared in constant time; with no secret key configured, every route
 here answers 401 and says how to configure one.
 """
@@ -92,7 +92,7 @@ class BackendAPI:
         return endpoint
 
     def routes(self) -> list[BaseRoute]:
-        """Every backend route (the table of http-api.md)."""
+        """Every backend route (the table of docs/http-api.md)."""
         g = self._guarded
         return [
             method_route(

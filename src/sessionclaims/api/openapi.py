@@ -69,7 +69,7 @@ _SESSION_FIELDS: dict[str, Any] = {
 }
 
 SCHEMAS: dict[str, Any] = {
-    "Metadata": {"type": "object", "description": "a JSON object; limits in metadata.md"},
+    "Metadata": {"type": "object", "description": "a JSON object; limits in docs/concepts.md"},
     "User": _object(_USER_FIELDS, required=list(_USER_FIELDS)),
     "FrontendUser": _object(_FRONTEND_USER_FIELDS, required=list(_FRONTEND_USER_FIELDS)),
     "Session": _object(
@@ -145,7 +145,7 @@ SCHEMAS: dict[str, Any] = {
     ),
     "UnsafeMetadataWrite": _object(_UNSAFE_FIELDS),
 }
-"""``components.schemas``: the objects of http-api.md and the request bodies."""
+"""``components.schemas``: the objects of docs/http-api.md and the request bodies."""
 
 _ERROR_WHEN = {
     400: "the body is not JSON, or not an object (malformed_json); a bad resume point "
@@ -311,7 +311,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
 }
 """Every operation the API can have, keyed by ``(path, method)``."""
 OPERATIONS["/v1/changes", "get"] = {
-    "summary": "The change stream: Server-Sent Events from the change log (services.md)",
+    "summary": "The change stream: Server-Sent Events from the change log (docs/deployment.md)",
     "tags": ["changes"],
     "security": _SECURITY["feed"],
     "parameters": [

@@ -1,4 +1,4 @@
-"""The routes other services use (services.md), opened by the secret key or a feed key.
+"""The routes other services use (docs/deployment.md), opened by the secret key or a feed key.
 
 * ``GET /v1/changes``: the change log as Server-Sent Events. A new connection starts at
   the newest change (its first line, ``id: <seq>``, says where); ``Last-Event-ID`` or
