@@ -38,6 +38,7 @@ LAYERS: dict[str, frozenset[str]] = {
             "freshness",
             "_credentials",
             "cookies",
+            "reasons",
         }
     ),
     "stores": frozenset({"stores"}),

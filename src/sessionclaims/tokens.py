@@ -49,6 +49,7 @@ from ._jws import (
     unverified_header,
 )
 from .keys import ALGORITHMS, KeySet, PublicKey
+from .reasons import TOKEN_REASONS
 
 __all__ = [
     "REASONS",
@@ -65,25 +66,8 @@ __all__ = [
 ]
 
 REQUIRED_CLAIMS: tuple[str, ...] = ("exp", "iat", "iss", "sub", "sid")
-REASONS: frozenset[str] = frozenset(
-    {
-        "token-too-large",
-        "token-malformed",
-        "token-header-not-allowed",
-        "token-critical-header-unsupported",
-        "token-algorithm-not-allowed",
-        "token-unknown-key",
-        "token-invalid-signature",
-        "token-missing-claim",
-        "token-invalid-claim",
-        "token-invalid-issuer",
-        "token-invalid-audience",
-        "token-invalid-authorized-party",
-        "token-expired",
-        "token-not-active-yet",
-        "token-iat-in-the-future",
-    }
-)
+REASONS: frozenset[str] = TOKEN_REASONS
+"""The token checks' reasons (:data:`sessionclaims.reasons.TOKEN_REASONS`)."""
 
 # Claims every verifier needs whatever the configuration: the cache and VerifiedToken rely
 # on exp and iat, and the issuer check on iss.

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from ..__about__ import __version__
+from ..reasons import SIGN_OUT_REASONS
 from ._bodies import MAX_BODY_BYTES
 from ._routing import json_response, method_route
 
@@ -124,7 +125,18 @@ SCHEMAS: dict[str, Any] = {
                     {
                         "code": {"type": "string"},
                         "message": {"type": "string"},
-                        "meta": {"type": "object", "description": "param, reason..."},
+                        "meta": {
+                            "type": "object",
+                            "description": "param, reason...",
+                            "properties": {
+                                "reason": {
+                                    "type": "string",
+                                    "enum": sorted(SIGN_OUT_REASONS),
+                                    "description": "why a 401 request is signed out "
+                                    "(docs/security.md)",
+                                }
+                            },
+                        },
                     },
                     required=["code", "message", "meta"],
                 ),
