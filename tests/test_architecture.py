@@ -220,3 +220,28 @@ def test_docstrings_cite_only_documents_in_the_repository() -> None:
             assert (root / cited).is_file(), f"{path.name} cites {cited}, which is absent"
         bare = re.findall(r"(?<![/\w-])(tokens|templates|metadata|http-api|services)\.md", text)
         assert not bare, f"{path.name} cites {bare} (not in the repository; cite docs/)"
+
+
+_VOCABULARY = {
+    "session statuses": ({"active", "revoked", "ended", "expired"}, "models.py"),
+    "tiers a frontend may not write": (
+        {"public_metadata", "private_metadata", "trusted_metadata"},
+        "metadata.py",
+    ),
+}
+
+
+@pytest.mark.parametrize("what", sorted(_VOCABULARY))
+def test_vocabulary_is_written_once(what: str) -> None:
+    """The literal collection that defines a piece of vocabulary appears in one module."""
+    words, home = _VOCABULARY[what]
+    found = []
+    for path in sorted((SRC / PACKAGE).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            elements = getattr(node, "elts", None)
+            if not isinstance(node, (ast.Set, ast.Tuple, ast.List)) or elements is None:
+                continue
+            values = {e.value for e in elements if isinstance(e, ast.Constant)}
+            if words <= values:
+                found.append(path.relative_to(SRC / PACKAGE).as_posix())
+    assert found == [home], f"{what} written out in {found}"

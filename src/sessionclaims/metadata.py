@@ -39,6 +39,7 @@ from ._errors import ConfigurationError, MetadataError
 
 __all__ = [
     "ALIASES",
+    "FRONTEND_FORBIDDEN",
     "TIERS",
     "MetadataLimits",
     "apply_metadata",
@@ -56,6 +57,11 @@ ALIASES: Mapping[str, str] = MappingProxyType(
 )
 """Input aliases (the trusted / untrusted spelling) → canonical tier name."""
 
+FRONTEND_FORBIDDEN: frozenset[str] = frozenset(
+    {"public_metadata", "private_metadata", "trusted_metadata"}
+)
+"""Tier names a frontend write (session token, sign-up) may never use: 403
+``form_param_not_allowed``."""
 _ALIAS_OF: Mapping[str, str] = MappingProxyType({v: k for k, v in ALIASES.items()})
 
 _MAX_DEPTH_CEILING = 256

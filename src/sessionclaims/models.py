@@ -9,9 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 SessionStatus = Literal["active", "revoked", "ended", "expired"]
+SESSION_STATUSES: tuple[SessionStatus, ...] = get_args(SessionStatus)
+"""Every status a session can have."""
+END_STATUSES: frozenset[SessionStatus] = frozenset(SESSION_STATUSES) - {"active"}
+"""The statuses of a session that has ended (revoked, signed out or expired)."""
+PAGE_SIZE_LIMIT = 500
+"""The most items one page of a list may hold (``limit``), everywhere."""
+DEFAULT_PAGE_SIZE = 100
+"""The page size when none is asked for."""
 SignUpStatus = Literal["pending", "complete"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})

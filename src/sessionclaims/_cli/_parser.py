@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from ..__about__ import __version__
 from ..keys import ALGORITHMS
+from ..models import SESSION_STATUSES
 from . import _resources as res
 from ._common import Output
 from ._serve import demo, serve
@@ -183,7 +184,7 @@ def _sessions(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("session_id", metavar="SESSION_ID")
     p = b.command(sessions, "list", res.sessions_list, "list sessions")
     p.add_argument("--user-id", metavar="USER_ID", help="only this user's sessions")
-    p.add_argument("--status", choices=["active", "revoked", "ended", "expired"])
+    p.add_argument("--status", choices=SESSION_STATUSES)
     _paging(p)
     p = b.command(
         sessions,

@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from .._json import JSONError, loads_strict
 from ..backend._context import TEMPLATE_NAME
-from ..metadata import ALIASES, TIERS, canonical_tiers
+from ..metadata import ALIASES, FRONTEND_FORBIDDEN, TIERS, canonical_tiers
 from ._errors import ApiError
 
 __all__ = [
@@ -52,10 +52,6 @@ MAX_JSON_DEPTH = 64
 TIER_FIELDS: frozenset[str] = frozenset(TIERS) | frozenset(ALIASES)
 """Every spelling of a metadata tier a request may use."""
 
-FRONTEND_FORBIDDEN: frozenset[str] = frozenset(
-    {"public_metadata", "trusted_metadata", "private_metadata"}
-)
-"""Tiers a frontend request (session token, sign-up) may never write."""
 
 _UNSAFE_FIELDS = frozenset({"unsafe_metadata", "untrusted_metadata"})
 _ID_RE = re.compile(r"[A-Za-z0-9_]{1,64}")

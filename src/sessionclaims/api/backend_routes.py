@@ -8,14 +8,14 @@ here answers 401 and says how to configure one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from .._credentials import bearer_credential, bearer_value
-from ..models import SessionStatus
+from ..models import DEFAULT_PAGE_SIZE, PAGE_SIZE_LIMIT, SESSION_STATUSES
 from ._bodies import (
     backend_tiers,
     is_id,
@@ -38,7 +38,6 @@ __all__ = ["BackendAPI", "public_routes"]
 JWKS_MAX_AGE = 300
 """Seconds a JWKS answer may be cached (a rotated-out key verifies far longer)."""
 
-_SESSION_STATUSES = ("active", "revoked", "ended", "expired")
 _MAX_OFFSET = 999_999_999
 
 
@@ -148,7 +147,9 @@ class BackendAPI:
 
     async def list_users(self, request: Request) -> Response:
         """``GET /v1/users?limit=&offset=``: a page of users, oldest first."""
-        limit = query_int(request, "limit", default=100, lowest=1, highest=500)
+        limit = query_int(
+            request, "limit", default=DEFAULT_PAGE_SIZE, lowest=1, highest=PAGE_SIZE_LIMIT
+        )
         offset = query_int(request, "offset", default=0, lowest=0, highest=_MAX_OFFSET)
         page = await self.backend.users.list_users(limit=limit, offset=offset)
         return json_response(
@@ -179,8 +180,8 @@ class BackendAPI:
     ) -> Response:
         user_id = path_id(request, "user_id", "user")
         tiers = backend_tiers(await read_json_object(request))
-        _, after = await self.backend.users.write(user_id, tiers, mode=mode)
-        return json_response(after.to_user().to_dict())
+        written = await self.backend.users.write(user_id, tiers, mode=mode)
+        return json_response(written.user.to_dict())
 
     # -- sessions -----------------------------------------------------------------------
     async def create_session(self, request: Request) -> Response:
@@ -204,17 +205,19 @@ class BackendAPI:
         """``GET /v1/sessions?user_id=&status=&limit=&offset=``."""
         user_id = query_id(request, "user_id")
         status = request.query_params.get("status")
-        if status is not None and status not in _SESSION_STATUSES:
+        if status is not None and status not in SESSION_STATUSES:
             raise ApiError(
                 422,
                 "invalid_field",
-                f"status must be one of {', '.join(_SESSION_STATUSES)}",
+                f"status must be one of {', '.join(SESSION_STATUSES)}",
                 meta={"param": "status"},
             )
-        limit = query_int(request, "limit", default=100, lowest=1, highest=500)
+        limit = query_int(
+            request, "limit", default=DEFAULT_PAGE_SIZE, lowest=1, highest=PAGE_SIZE_LIMIT
+        )
         offset = query_int(request, "offset", default=0, lowest=0, highest=_MAX_OFFSET)
         page = await self.backend.sessions.list_sessions(
-            user_id=user_id, status=cast(SessionStatus | None, status), limit=limit, offset=offset
+            user_id=user_id, status=status, limit=limit, offset=offset
         )
         return json_response(
             {"data": [s.to_dict() for s in page.data], "total_count": page.total_count}

@@ -84,9 +84,9 @@ class FrontendAPI:
         assert auth.user_id is not None
         check_origin(request, self.backend, from_cookie=token_source(request.scope) == "cookie")
         tiers = frontend_tiers(await read_json_object(request), where="from the frontend")
-        before, after = await self.backend.users.write(auth.user_id, tiers, mode=mode)
-        response = json_response(after.to_user().to_dict(include_private=False))
-        if after.version != before.version and auth.session_id is not None:
+        written = await self.backend.users.write(auth.user_id, tiers, mode=mode)
+        response = json_response(written.user.to_dict(include_private=False))
+        if written.token_claims_changed and auth.session_id is not None:
             await self._attach_fresh_token(request, auth.session_id, response)
         return response
 

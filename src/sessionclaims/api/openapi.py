@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from ..__about__ import __version__
+from ..models import DEFAULT_PAGE_SIZE, PAGE_SIZE_LIMIT, SESSION_STATUSES
 from ..reasons import SIGN_OUT_REASONS
 from ._bodies import MAX_BODY_BYTES
 from ._routing import json_response, method_route
@@ -78,7 +79,7 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "string"},
             "object": {"const": "session"},
             "user_id": {"type": "string"},
-            "status": {"enum": ["active", "revoked", "ended", "expired"]},
+            "status": {"enum": list(SESSION_STATUSES)},
             "created_at": _MS,
             "expire_at": _MS,
             "last_active_at": _MS,
@@ -213,13 +214,16 @@ _TOKEN_HEADERS = {
         "schema": {"type": "string"},
     },
 }
-_LIMIT = ("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100})
+_LIMIT = (
+    "limit",
+    {"type": "integer", "minimum": 1, "maximum": PAGE_SIZE_LIMIT, "default": DEFAULT_PAGE_SIZE},
+)
 _OFFSET = ("offset", {"type": "integer", "minimum": 0, "default": 0})
 _QUERY: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {
     ("/v1/users", "get"): [_LIMIT, _OFFSET],
     ("/v1/sessions", "get"): [
         ("user_id", {"type": "string", "pattern": _ID_PATTERN}),
-        ("status", {"enum": ["active", "revoked", "ended", "expired"]}),
+        ("status", {"enum": list(SESSION_STATUSES)}),
         _LIMIT,
         _OFFSET,
     ],

@@ -8,6 +8,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from .._errors import InvalidRequest
+from ..models import PAGE_SIZE_LIMIT
+
 if TYPE_CHECKING:
     from ..config import Settings
     from ..freshness import Freshness
@@ -16,7 +19,7 @@ if TYPE_CHECKING:
     from .issuer import Issuer
     from .signing_keys import KeyManager
 
-__all__ = ["TEMPLATE_NAME", "Context", "Page", "new_id"]
+__all__ = ["TEMPLATE_NAME", "Context", "Page", "check_page", "new_id"]
 
 T = TypeVar("T")
 
@@ -37,6 +40,13 @@ class Page(Generic[T]):
 
     data: list[T]
     total_count: int
+
+
+def check_page(limit: int, offset: int) -> None:
+    """A listing's ``limit`` is 1..:data:`~sessionclaims.models.PAGE_SIZE_LIMIT` and its
+    ``offset`` >= 0; else :class:`~sessionclaims.InvalidRequest`."""
+    if not 1 <= limit <= PAGE_SIZE_LIMIT or offset < 0:
+        raise InvalidRequest("invalid_field", f"limit must be 1..{PAGE_SIZE_LIMIT} and offset >= 0")
 
 
 @dataclass(slots=True)

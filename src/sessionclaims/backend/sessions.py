@@ -19,10 +19,10 @@ from .._errors import (
     SessionNotFound,
     TokenError,
 )
-from ..models import NewSession, Session, SessionStatus
+from ..models import DEFAULT_PAGE_SIZE, SESSION_STATUSES, NewSession, Session, SessionStatus
 from ..stores.base import SessionRecord, UserRecord
 from ..tokens import SignedToken
-from ._context import Context, Page, new_id
+from ._context import Context, Page, check_page, new_id
 
 if TYPE_CHECKING:
     from .users import UsersResource
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["SessionsResource", "hash_refresh_credential"]
 
 MAX_ORIGIN = 255
-_STATUSES = frozenset({"active", "revoked", "ended", "expired"})
 
 
 def hash_refresh_credential(credential: str) -> bytes:
@@ -116,16 +115,15 @@ class SessionsResource:
         *,
         user_id: str | None = None,
         status: SessionStatus | None = None,
-        limit: int = 100,
+        limit: int = DEFAULT_PAGE_SIZE,
         offset: int = 0,
     ) -> Page[Session]:
         """A page of sessions, oldest first, by user and/or effective status."""
-        if status is not None and status not in _STATUSES:
+        if status is not None and status not in SESSION_STATUSES:
             raise InvalidRequest(
-                "invalid_field", f"status must be one of {sorted(_STATUSES)}", param="status"
+                "invalid_field", f"status must be one of {list(SESSION_STATUSES)}", param="status"
             )
-        if not 1 <= limit <= 500 or offset < 0:
-            raise InvalidRequest("invalid_field", "limit must be 1..500 and offset >= 0")
+        check_page(limit, offset)
         ctx = self._ctx
         await ctx.ensure_open()
         now = ctx.now_ms()

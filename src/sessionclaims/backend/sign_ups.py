@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._errors import MetadataError, SignUpAlreadyCompleted, SignUpNotFound
-from ..metadata import TIERS, apply_metadata, canonical_tiers
+from ..metadata import FRONTEND_FORBIDDEN, TIERS, apply_metadata, canonical_tiers
 from ..models import NewSession, SignUp, User
 from ..stores.base import SignUpRecord, UserRecord
 from ._context import Context, new_id
@@ -44,8 +44,8 @@ class SignUpsResource:
         ctx = self._ctx
         tiers = canonical_tiers(fields)
         for name in sorted(set(fields) - {"unsafe_metadata", "untrusted_metadata"}):
-            code = "form_param_not_allowed" if name in _FORBIDDEN else "unknown_field"
-            status = 403 if name in _FORBIDDEN else 422
+            code = "form_param_not_allowed" if name in FRONTEND_FORBIDDEN else "unknown_field"
+            status = 403 if name in FRONTEND_FORBIDDEN else 422
             raise MetadataError(code, f"{name} cannot be set at sign-up", param=name, status=status)
         empty: dict[str, dict[str, Any]] = {tier: {} for tier in TIERS}
         values = apply_metadata(empty, tiers, mode="replace", limits=ctx.limits)
@@ -99,6 +99,3 @@ class SignUpsResource:
         )
 
     complete = complete_sign_up
-
-
-_FORBIDDEN = frozenset({"public_metadata", "private_metadata", "trusted_metadata"})

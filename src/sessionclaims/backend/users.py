@@ -10,15 +10,24 @@ of it before the call returns.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .._errors import InvalidRequest, UserNotFound
 from ..metadata import TIERS, apply_metadata, canonical_tiers
-from ..models import User
+from ..models import DEFAULT_PAGE_SIZE, User
 from ..stores.base import UserRecord
-from ._context import Context, Page, new_id
+from ._context import Context, Page, check_page, new_id
 
-__all__ = ["UsersResource"]
+__all__ = ["MetadataWrite", "UsersResource"]
+
+
+class MetadataWrite(NamedTuple):
+    """What a metadata write did: the user after it, and whether the user's session
+    tokens now need new claims (the change is in what they contain)."""
+
+    user: User
+    token_claims_changed: bool
+
 
 MAX_EXTERNAL_ID = 255
 
@@ -120,10 +129,9 @@ class UsersResource:
             raise UserNotFound(user_id)
         return record
 
-    async def list_users(self, *, limit: int = 100, offset: int = 0) -> Page[User]:
-        """A page of users, oldest first (``limit`` ≤ 500)."""
-        if not 1 <= limit <= 500 or offset < 0:
-            raise InvalidRequest("invalid_field", "limit must be 1..500 and offset >= 0")
+    async def list_users(self, *, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0) -> Page[User]:
+        """A page of users, oldest first (``limit`` ≤ ``PAGE_SIZE_LIMIT``, 500)."""
+        check_page(limit, offset)
         await self._ctx.ensure_open()
         records, total = await self._ctx.store.list_users(limit=limit, offset=offset)
         return Page([r.to_user() for r in records], total)
@@ -146,7 +154,7 @@ class UsersResource:
             trusted_metadata,
             untrusted_metadata,
         )
-        return (await self.write(user_id, tiers, mode="merge"))[1].to_user()
+        return (await self.write(user_id, tiers, mode="merge")).user
 
     async def replace_user_metadata(
         self,
@@ -166,12 +174,13 @@ class UsersResource:
             trusted_metadata,
             untrusted_metadata,
         )
-        return (await self.write(user_id, tiers, mode="replace"))[1].to_user()
+        return (await self.write(user_id, tiers, mode="replace")).user
 
     async def write(
         self, user_id: str, tiers: Mapping[str, Any], *, mode: Literal["merge", "replace"]
-    ) -> tuple[UserRecord, UserRecord]:
-        """Apply canonical ``tiers`` atomically; returns the records before and after."""
+    ) -> MetadataWrite:
+        """Apply canonical ``tiers`` atomically; the user after, and whether the write
+        changed what the user's session tokens contain."""
         ctx = self._ctx
         await ctx.ensure_open()
         now = ctx.now_ms()
@@ -194,7 +203,7 @@ class UsersResource:
         before, after = await ctx.store.update_user(user_id, mutate, now_ms=now)
         if after.version != before.version:
             ctx.freshness.user_changed(user_id, after.version, now / 1000)
-        return before, after
+        return MetadataWrite(after.to_user(), after.version != before.version)
 
     async def delete_user(self, user_id: str) -> None:
         """Delete the user; its sessions are revoked from the next request on."""

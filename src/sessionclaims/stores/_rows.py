@@ -11,7 +11,7 @@ from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._errors import SessionNotActive, SignUpAlreadyCompleted, SignUpNotFound
-from ..models import SessionStatus, SignUpStatus
+from ..models import END_STATUSES, SESSION_STATUSES, SessionStatus, SignUpStatus
 from .base import (
     ChangeKind,
     ChangeRecord,
@@ -36,8 +36,6 @@ CHANGE_COLUMNS = "seq, kind, user_id, session_id, version, created_at"
 SELECT_USERS = f"SELECT {USER_COLUMNS} FROM users"  # noqa: S608 - constant fragments
 SELECT_SESSIONS = f"SELECT {SESSION_COLUMNS} FROM sessions"  # noqa: S608 - constant fragments
 
-SESSION_STATUSES: frozenset[str] = frozenset({"active", "revoked", "ended", "expired"})
-END_STATUSES: frozenset[str] = frozenset({"revoked", "ended", "expired"})
 SIGN_UP_STATUSES: frozenset[str] = frozenset({"pending", "complete"})
 CHANGE_KINDS: frozenset[str] = frozenset({"user", "user_deleted", "session", "keys"})
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from .._errors import Conflict
+from .._json import dumps_compact
 from ..models import Session, SessionStatus, SignUp, SignUpStatus, User, frozen_mapping
 
 ChangeKind = Literal["user", "user_deleted", "session", "keys"]
@@ -42,7 +43,7 @@ class DuplicateRecord(Conflict):
 
 def dump_metadata(value: Mapping[str, Any]) -> str:
     """The one storage form of a metadata tier: compact, UTF-8, key order kept."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return dumps_compact(value)
 
 
 def load_metadata(text: str) -> dict[str, Any]:
