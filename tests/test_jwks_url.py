@@ -191,12 +191,22 @@ async def test_a_bad_jwks_document_keeps_nothing(body: bytes) -> None:
     await client.aclose()
 
 
-def test_middleware_accepts_an_app_supplied_client() -> None:
-    client = httpx.AsyncClient()
-    mw = SessionClaimsMiddleware(
-        make_app,
-        jwks_url="https://idp.example.com/jwks",  # type: ignore[arg-type]
-        issuer=ISSUER,
-        http_client=client,
-    )
-    assert mw.authenticator is not None
+@pytest.mark.anyio
+async def test_middleware_fetches_through_an_app_supplied_client(
+    issuer: Issuer, clock: FakeClock
+) -> None:
+    """The JWKS is fetched with the client the app passed (its transport, its settings)."""
+    seen: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json=KeySet([k.public_key for k in issuer.keys]).to_jwks())
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        app = make_app(
+            jwks_url="https://idp.example.com/jwks", issuer=ISSUER, clock=clock, http_client=client
+        )
+        token = encode_token(claims(clock), issuer.keys[0])
+        assert (await who(app, token))["signed_in"] is True
+        assert seen == ["https://idp.example.com/jwks"]
+        assert not client.is_closed  # the app's client is the app's to close
