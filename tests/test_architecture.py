@@ -245,3 +245,25 @@ def test_vocabulary_is_written_once(what: str) -> None:
             if words <= values:
                 found.append(path.relative_to(SRC / PACKAGE).as_posix())
     assert found == [home], f"{what} written out in {found}"
+
+
+def test_tests_share_helpers_through_modules_not_conftest() -> None:
+    """conftest.py holds fixtures only; no test imports from one, and there is one helper
+    that builds a backend and one that builds an app (tests/helpers.py)."""
+    tests = Path(__file__).resolve().parent
+    definitions: dict[str, list[str]] = {"make_backend": [], "make_app": []}
+    for path in sorted(tests.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                names = [alias.name for alias in node.names]
+                where = path.relative_to(tests)
+                assert "conftest" not in module.split("."), f"{where} imports from a conftest"
+                assert "conftest" not in names, f"{where} imports a conftest"
+            if (
+                isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and node.name in definitions
+            ):
+                definitions[node.name].append(path.relative_to(tests).as_posix())
+    assert definitions == {"make_backend": ["helpers.py"], "make_app": ["helpers.py"]}

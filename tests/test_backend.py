@@ -27,8 +27,7 @@ from sessionclaims.stores.base import dump_metadata
 from sessionclaims.templates import load_named_template
 from sessionclaims.tokens import encode_token
 
-from .conftest import FakeClock
-from .full_mode import ISSUER, ORIGIN, bearer, client, make_app, make_backend
+from .helpers import ISSUER, ORIGIN, FakeClock, bearer, client, make_app, make_backend
 from .servers import running_server
 
 pytestmark = pytest.mark.anyio

@@ -25,7 +25,7 @@ import pytest
 import uvicorn
 from starlette.types import ASGIApp
 
-from .conftest import FakeClock
+from .helpers import FakeClock
 from .servers import free_socket
 
 pytestmark = pytest.mark.browser

@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 
 from sessionclaims import Backend
 
-from .conftest import FakeClock
+from .helpers import FakeClock
 from .servers import running_server
 
 pytestmark = pytest.mark.anyio

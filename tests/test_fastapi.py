@@ -11,7 +11,7 @@ from sessionclaims.fastapi import HasClaims, SignedIn, get_auth
 from sessionclaims.keys import KeySet
 from sessionclaims.tokens import encode_token
 
-from .conftest import FakeClock
+from .helpers import FakeClock
 from .test_middleware import ISSUER, claims
 
 

@@ -16,8 +16,7 @@ import pytest
 from sessionclaims import Backend
 from sessionclaims.cookies import REFRESH_COOKIE
 
-from .conftest import FakeClock
-from .full_mode import CountingStore, bearer, client, cookie_header, make_app, make_backend
+from .helpers import CountingStore, FakeClock, bearer, client, cookie_header, make_app, make_backend
 
 
 @pytest.fixture

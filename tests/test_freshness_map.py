@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from sessionclaims.freshness import FRESH, REVOKED, STALE, Freshness
 
-from .conftest import FakeClock
+from .helpers import FakeClock
 
 
 def test_versions_and_revocation() -> None:

@@ -14,14 +14,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sessionclaims import SessionClaimsMiddleware, SigningKey
+from sessionclaims import SigningKey
 from sessionclaims.jwks_client import RemoteKeySet
 from sessionclaims.keys import KeySet
 from sessionclaims.tokens import encode_token
 
-from .conftest import FakeClock
+from .helpers import FakeClock, make_app
 from .servers import running_server
-from .test_middleware import ISSUER, claims, make_app
+from .test_middleware import ISSUER, ROUTES, claims
 
 
 class Issuer:
@@ -69,7 +69,7 @@ async def who(app: Any, token: str) -> dict[str, Any]:
 async def test_verifies_with_keys_fetched_over_http(
     issuer: Issuer, jwks_url: str, clock: FakeClock
 ) -> None:
-    app = make_app(jwks_url=jwks_url, issuer=ISSUER, clock=clock)
+    app = make_app(routes=ROUTES, jwks_url=jwks_url, issuer=ISSUER, clock=clock)
     token = encode_token(claims(clock), issuer.keys[0])
     assert (await who(app, token))["signed_in"] is True
     assert (await who(app, token))["signed_in"] is True
@@ -80,7 +80,7 @@ async def test_verifies_with_keys_fetched_over_http(
 async def test_key_rotation_on_the_server_is_picked_up_at_once(
     issuer: Issuer, jwks_url: str, clock: FakeClock
 ) -> None:
-    app = make_app(jwks_url=jwks_url, issuer=ISSUER, clock=clock)
+    app = make_app(routes=ROUTES, jwks_url=jwks_url, issuer=ISSUER, clock=clock)
     first = encode_token(claims(clock), issuer.keys[0])
     assert (await who(app, first))["signed_in"] is True
     new_key = SigningKey.generate("EdDSA")
@@ -97,7 +97,7 @@ async def test_key_rotation_on_the_server_is_picked_up_at_once(
 async def test_a_flood_of_random_kids_costs_at_most_one_fetch(
     issuer: Issuer, jwks_url: str, clock: FakeClock
 ) -> None:
-    app = make_app(jwks_url=jwks_url, issuer=ISSUER, clock=clock)
+    app = make_app(routes=ROUTES, jwks_url=jwks_url, issuer=ISSUER, clock=clock)
     good = encode_token(claims(clock), issuer.keys[0])
     assert (await who(app, good))["signed_in"] is True
     before = issuer.fetches
@@ -145,7 +145,9 @@ async def test_last_good_key_set_keeps_serving_when_refetch_fails(
 
 @pytest.mark.anyio
 async def test_unreachable_issuer_signs_out_with_a_reason(clock: FakeClock) -> None:
-    app = make_app(jwks_url="http://127.0.0.1:9/jwks.json", issuer=ISSUER, clock=clock)
+    app = make_app(
+        routes=ROUTES, jwks_url="http://127.0.0.1:9/jwks.json", issuer=ISSUER, clock=clock
+    )
     key = SigningKey.generate("ES256")
     body = await who(app, encode_token(claims(clock), key))
     assert body["signed_in"] is False
@@ -204,7 +206,11 @@ async def test_middleware_fetches_through_an_app_supplied_client(
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
         app = make_app(
-            jwks_url="https://idp.example.com/jwks", issuer=ISSUER, clock=clock, http_client=client
+            routes=ROUTES,
+            jwks_url="https://idp.example.com/jwks",
+            issuer=ISSUER,
+            clock=clock,
+            http_client=client,
         )
         token = encode_token(claims(clock), issuer.keys[0])
         assert (await who(app, token))["signed_in"] is True

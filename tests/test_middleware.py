@@ -9,7 +9,6 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.authentication import requires
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -19,7 +18,7 @@ from sessionclaims import Auth, ConfigurationError, SessionClaimsMiddleware, Sig
 from sessionclaims.keys import KeySet
 from sessionclaims.tokens import encode_token
 
-from .conftest import FakeClock
+from .helpers import FakeClock, make_app
 
 ISSUER = "https://auth.example.com"
 APP_ORIGIN = "https://app.example.com"
@@ -81,16 +80,13 @@ async def ws_endpoint(websocket: WebSocket) -> None:
     await websocket.close()
 
 
-def make_app(**middleware_kwargs: Any) -> Starlette:
-    return Starlette(
-        routes=[
-            Route("/whoami", whoami),
-            Route("/admin", admin_only),
-            Route("/members", members),
-            WebSocketRoute("/ws", ws_endpoint),
-        ],
-        middleware=[Middleware(SessionClaimsMiddleware, **middleware_kwargs)],
-    )
+ROUTES = [
+    Route("/whoami", whoami),
+    Route("/admin", admin_only),
+    Route("/members", members),
+    WebSocketRoute("/ws", ws_endpoint),
+]
+"""The routes of the middleware tests' app: ``make_app(routes=ROUTES, ...)``."""
 
 
 @pytest.fixture
@@ -101,6 +97,7 @@ def key() -> SigningKey:
 @pytest.fixture
 def app(key: SigningKey, clock: FakeClock) -> Starlette:
     return make_app(
+        routes=ROUTES,
         jwks=KeySet([key.public_key]).to_jwks(),
         issuer=ISSUER,
         authorized_parties=[APP_ORIGIN],
@@ -215,6 +212,7 @@ async def test_starlette_requires_works_unchanged(
 @pytest.mark.anyio
 async def test_list_claim_gives_several_scopes(key: SigningKey, clock: FakeClock) -> None:
     app = make_app(
+        routes=ROUTES,
         jwks=KeySet([key.public_key]).to_jwks(),
         issuer=ISSUER,
         clock=clock,
@@ -316,7 +314,9 @@ async def test_websocket_scope_gets_auth(app: Starlette, key: SigningKey, clock:
 
 @pytest.mark.anyio
 async def test_public_key_pem_mode(key: SigningKey, clock: FakeClock) -> None:
-    app = make_app(public_key=key.public_key.to_pem().decode(), issuer=ISSUER, clock=clock)
+    app = make_app(
+        routes=ROUTES, public_key=key.public_key.to_pem().decode(), issuer=ISSUER, clock=clock
+    )
     token = encode_token(claims(clock), key)
     assert (await get(app, headers={"Authorization": f"Bearer {token}"})).json()["signed_in"]
 
@@ -392,12 +392,15 @@ async def test_audience_lets_a_service_accept_tokens_minted_for_it(
     key: SigningKey, clock: FakeClock
 ) -> None:
     reports = make_app(
+        routes=ROUTES,
         jwks=KeySet([key.public_key]).to_jwks(),
         issuer=ISSUER,
         clock=clock,
         audience="reports-service",
     )
-    plain = make_app(jwks=KeySet([key.public_key]).to_jwks(), issuer=ISSUER, clock=clock)
+    plain = make_app(
+        routes=ROUTES, jwks=KeySet([key.public_key]).to_jwks(), issuer=ISSUER, clock=clock
+    )
     token = encode_token(claims(clock, aud="reports-service"), key)
     headers = {"Authorization": f"Bearer {token}"}
     assert (await get(reports, headers=headers)).json()["signed_in"] is True

@@ -23,7 +23,6 @@ from starlette.routing import Route
 from sessionclaims import Backend, SessionClaimsMiddleware
 from sessionclaims.keys import KeySet
 
-from .conftest import FakeClock
 from .forged import (
     AUTHORIZED_PARTY,
     ISSUER,
@@ -33,6 +32,7 @@ from .forged import (
     forged_tokens,
     signing_key,
 )
+from .helpers import FakeClock
 
 pytestmark = pytest.mark.anyio
 ALGORITHMS = ["ES256", "RS256", "EdDSA"]

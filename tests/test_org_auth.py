@@ -20,7 +20,7 @@ from sessionclaims.fastapi import HasOrgRole, HasPermission
 from sessionclaims.keys import KeySet
 from sessionclaims.tokens import encode_token
 
-from .conftest import FakeClock
+from .helpers import FakeClock
 from .test_middleware import APP_ORIGIN, ISSUER, claims
 
 ORG = {

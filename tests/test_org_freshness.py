@@ -15,8 +15,7 @@ from sessionclaims import Backend
 from sessionclaims.backend.issuer import ActiveOrganization
 from sessionclaims.tokens import encode_token
 
-from .conftest import FakeClock
-from .full_mode import CountingStore, bearer, client, make_app, make_backend
+from .helpers import CountingStore, FakeClock, bearer, client, make_app, make_backend
 
 
 @pytest.fixture

@@ -13,10 +13,9 @@ import pytest
 from sessionclaims import Backend
 from sessionclaims.stores import open_store
 
-from .conftest import FakeClock
-from .full_mode import bearer, client, make_app, make_backend
+from .helpers import FakeClock, bearer, client, make_app, make_backend
 from .pg_cluster import Cluster, cluster_problem
-from .stores.conftest import POSTGRES_URL, postgres_schema, psycopg_or_skip, require_postgres
+from .stores.helpers import POSTGRES_URL, postgres_schema, psycopg_or_skip, require_postgres
 
 psycopg = psycopg_or_skip()
 

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from .servers import free_socket
-from .stores.conftest import POSTGRES_URL, postgres_schema, require_postgres
+from .stores.helpers import POSTGRES_URL, postgres_schema, require_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 ISSUER = "http://127.0.0.1:8000"

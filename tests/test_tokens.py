@@ -23,7 +23,6 @@ from sessionclaims.tokens import (
     sign_token,
     unverified_header,
 )
-from tests.conftest import FakeClock
 from tests.forged import (
     AUTHORIZED_PARTY,
     ISSUER,
@@ -39,6 +38,7 @@ from tests.forged import (
     valid_claims,
     valid_token,
 )
+from tests.helpers import FakeClock
 
 ALGS = ("ES256", "RS256", "EdDSA")
 

@@ -22,9 +22,8 @@ import pytest
 from sessionclaims import Backend, SessionClaimsMiddleware, SessionNotActive, TokenError
 from sessionclaims.stores import open_store
 
-from .conftest import FakeClock
-from .full_mode import bearer, client, make_app
-from .stores.conftest import POSTGRES_URL, postgres_schema, require_postgres
+from .helpers import FakeClock, bearer, client, make_app
+from .stores.helpers import POSTGRES_URL, postgres_schema, require_postgres
 
 pytestmark = pytest.mark.anyio
 

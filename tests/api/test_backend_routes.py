@@ -10,17 +10,16 @@ import jwt
 import pytest
 
 from sessionclaims import Backend
-from tests.conftest import FakeClock
+from tests.helpers import FakeClock, make_backend, sqlite_url
 
-from .conftest import (
+from .helpers import (
+    API_SETTINGS,
     APP_ORIGIN,
     ISSUER,
     SECRET,
     Api,
     Member,
     assert_error,
-    make_app,
-    make_backend,
     make_member,
     open_client,
     snapshot,
@@ -95,9 +94,9 @@ async def test_the_session_token_is_not_the_secret_key(api: Api, member: Member)
 async def test_no_secret_key_configured_refuses_every_backend_route(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    backend = make_backend(tmp_path, clock, secret_key=None)
+    backend = make_backend(sqlite_url(tmp_path), clock, preset=API_SETTINGS, secret_key=None)
     async with backend:
-        client = open_client(make_app(backend, "bare"), "", backend)
+        client = open_client(backend.api, "", backend)
         async with client.http:
             for method, path, _ in BACKEND_ROUTES:
                 response = await client.call(
@@ -369,8 +368,9 @@ async def test_metadata_write_to_unknown_user_is_404(api: Api, method: str, user
 
 async def test_session_token_too_large_writes_nothing(tmp_path: Path, clock: FakeClock) -> None:
     backend = make_backend(
-        tmp_path,
+        sqlite_url(tmp_path),
         clock,
+        preset=API_SETTINGS,
         max_token_bytes=700,
         session_template={
             "profile": "{{user.public_metadata.profile}}",
@@ -378,7 +378,7 @@ async def test_session_token_too_large_writes_nothing(tmp_path: Path, clock: Fak
         },
     )
     async with backend:
-        client = open_client(make_app(backend, "bare"), "", backend)
+        client = open_client(backend.api, "", backend)
         async with client.http:
             member = await make_member(backend)
             before = await snapshot(backend, member.user_id)
@@ -431,10 +431,13 @@ async def test_create_session(api: Api, member: Member) -> None:
 
 async def test_create_session_takes_the_origin_header(tmp_path: Path, clock: FakeClock) -> None:
     backend = make_backend(
-        tmp_path, clock, authorized_parties=["https://a.example", "https://b.example"]
+        sqlite_url(tmp_path),
+        clock,
+        preset=API_SETTINGS,
+        authorized_parties=["https://a.example", "https://b.example"],
     )
     async with backend:
-        client = open_client(make_app(backend, "bare"), "", backend)
+        client = open_client(backend.api, "", backend)
         async with client.http:
             member = await new_user_id(backend)
             response = await client.backend_call(
@@ -609,9 +612,9 @@ async def test_jwks_is_public_and_cacheable(api: Api, path: str) -> None:
 
 
 async def test_jwks_opens_the_backend(tmp_path: Path, clock: FakeClock) -> None:
-    backend = make_backend(tmp_path, clock)
+    backend = make_backend(sqlite_url(tmp_path), clock, preset=API_SETTINGS)
     try:
-        client = open_client(make_app(backend, "bare"), "", backend)
+        client = open_client(backend.api, "", backend)
         async with client.http:
             assert not backend.is_open
             response = await client.call("GET", "/.well-known/jwks.json")
@@ -673,7 +676,7 @@ async def test_an_unexpected_error_is_a_500_in_the_error_format(
         raise RuntimeError("a bug with a secret detail")
 
     monkeypatch.setattr(backend.users, "get_user", broken)
-    client = open_client(make_app(backend, "bare"), "", backend, raise_app_exceptions=False)
+    client = open_client(backend.api, "", backend, raise_app_exceptions=False)
     async with client.http:
         response = await client.backend_call("GET", f"/v1/users/{member.user_id}")
     assert_error(response, 500, "internal_error")
@@ -683,7 +686,7 @@ async def test_an_unexpected_error_is_a_500_in_the_error_format(
 
 async def test_a_newline_in_an_id_is_404(backend: Backend) -> None:
     # (A host app's Mount does not match a path holding a newline: it answers itself.)
-    client = open_client(make_app(backend, "bare"), "", backend)
+    client = open_client(backend.api, "", backend)
     async with client.http:
         response = await client.backend_call("GET", "/v1/users/user%0Aid")
     assert_error(response, 404, "resource_not_found")

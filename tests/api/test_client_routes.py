@@ -7,7 +7,7 @@ import pytest
 
 from sessionclaims.cookies import REFRESH_COOKIE
 
-from .conftest import APP_ORIGIN, Api, Member, assert_error
+from .helpers import APP_ORIGIN, Api, Member, assert_error
 
 pytestmark = pytest.mark.anyio
 

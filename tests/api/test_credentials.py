@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from sessionclaims import Backend, SessionClaimsMiddleware
 
-from .conftest import SECRET, Api, Member
+from .helpers import SECRET, Api, Member
 
 pytestmark = pytest.mark.anyio
 

@@ -8,15 +8,14 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.conftest import FakeClock
+from tests.helpers import FakeClock, make_backend, sqlite_url
 
-from .conftest import (
+from .helpers import (
+    API_SETTINGS,
     APP_ORIGIN,
     Api,
     Member,
     assert_error,
-    make_app,
-    make_backend,
     make_member,
     open_client,
     snapshot,
@@ -322,10 +321,12 @@ async def test_cookie_read_needs_no_origin(api: Api, member: Member) -> None:
 async def test_without_authorized_parties_the_own_origin_is_allowed(
     tmp_path: Path, clock: FakeClock, origin: str | None, allowed: bool
 ) -> None:
-    backend = make_backend(tmp_path, clock, authorized_parties=None)
+    backend = make_backend(
+        sqlite_url(tmp_path), clock, preset=API_SETTINGS, authorized_parties=None
+    )
     async with backend:
         member = await make_member_without_origin(backend)
-        client = open_client(make_app(backend, "bare"), "", backend)
+        client = open_client(backend.api, "", backend)
         async with client.http:
             response = await client.call(
                 "PATCH",

@@ -14,15 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import FakeClock
+from tests.helpers import FakeClock, make_app, make_backend, sqlite_url
 
-from .conftest import (
+from .helpers import (
+    API_SETTINGS,
     APP_KINDS,
     Api,
     Member,
     assert_error,
-    make_app,
-    make_backend,
     make_member,
     open_client,
     snapshot,
@@ -142,11 +141,17 @@ async def api_and_world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[Api, World]]:
     kind: str = request.param
-    backend = make_backend(tmp_path_factory.mktemp("hostile"), FakeClock())
+    backend = make_backend(
+        sqlite_url(tmp_path_factory.mktemp("hostile")), FakeClock(), preset=API_SETTINGS
+    )
     async with backend:
         member = await make_member(backend)
         sign_up = await backend.sign_ups.create_sign_up(unsafe_metadata={"nickname": "pending"})
-        client = open_client(make_app(backend, kind), "/auth" if kind == "mounted" else "", backend)
+        client = open_client(
+            backend.api if kind == "bare" else make_app(backend, routes=[], api_at="/auth"),
+            "/auth" if kind == "mounted" else "",
+            backend,
+        )
         async with client.http:
             yield client, World(member, sign_up.id)
 

@@ -11,7 +11,7 @@ from sessionclaims.metadata import ALIASES
 from sessionclaims.stores.base import dump_metadata
 
 from ..vector_files import METADATA_MERGE, load_json
-from .conftest import Api
+from .helpers import Api
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ from starlette.routing import Mount
 from sessionclaims import Backend, __version__
 from sessionclaims.api.openapi import route_methods
 
-from .conftest import Api, assert_error
+from .helpers import Api, assert_error
 
 pytestmark = pytest.mark.anyio
 

@@ -18,10 +18,16 @@ from sessionclaims import Backend
 from sessionclaims._broadcast import Broadcaster
 from sessionclaims.api.openapi import OPERATIONS
 from sessionclaims.stores.base import ChangeRecord
-from tests.conftest import FakeClock
 from tests.forged import TRANSPORT_UNSAFE, forged_tokens
+from tests.helpers import FakeClock, make_backend, sqlite_url
 
-from .conftest import APP_ORIGIN, SECRET, assert_error, make_backend, make_member
+from .helpers import (
+    API_SETTINGS,
+    APP_ORIGIN,
+    SECRET,
+    assert_error,
+    make_member,
+)
 from .stream_driver import FEED_KEY, StreamDriver, events
 
 pytestmark = pytest.mark.anyio
@@ -32,7 +38,11 @@ OTHER_FEED_KEY = "fk_test_second_key"
 @pytest.fixture
 async def backend(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Backend]:
     instance = make_backend(
-        tmp_path, clock, feed_keys=[FEED_KEY, OTHER_FEED_KEY], changes_keepalive=0.05
+        sqlite_url(tmp_path),
+        clock,
+        preset=API_SETTINGS,
+        feed_keys=[FEED_KEY, OTHER_FEED_KEY],
+        changes_keepalive=0.05,
     )
     async with instance:
         yield instance
@@ -109,7 +119,7 @@ async def test_feed_keys_come_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SESSIONCLAIMS_FEED_KEYS", " fk_one , fk_two ,")
-    backend = make_backend(tmp_path, FakeClock())
+    backend = make_backend(sqlite_url(tmp_path), FakeClock(), preset=API_SETTINGS)
     assert backend.settings.feed_keys == ("fk_one", "fk_two")
     assert "fk_one" not in repr(backend.settings)
 
@@ -314,7 +324,12 @@ async def test_reissue_refuses_what_the_spec_refuses(
     response = await reissue(http, member.token)
     assert assert_error(response, 401, "unauthorized") == {"reason": "token-expired"}
 
-    foreign = make_backend(tmp_path / "other", clock, issuer="https://other.example.com")
+    foreign = make_backend(
+        sqlite_url(tmp_path / "other"),
+        clock,
+        preset=API_SETTINGS,
+        issuer="https://other.example.com",
+    )
     (tmp_path / "other").mkdir()
     async with foreign:
         user = await foreign.users.create_user()
@@ -377,7 +392,9 @@ def test_feed_key_settings_are_checked(tmp_path: Path) -> None:
     assert backend.settings.feed_keys == ("fk_a", "fk_b")
     for bad in ({"feed_keys": [""]}, {"feed_keys": 5}, {"feed_keys": [SECRET]}):
         with pytest.raises(ConfigurationError):
-            make_backend(tmp_path, FakeClock(), **bad)
+            make_backend(sqlite_url(tmp_path), FakeClock(), preset=API_SETTINGS, **bad)
     for keepalive in (0, 16, "x"):
         with pytest.raises(ConfigurationError):
-            make_backend(tmp_path, FakeClock(), changes_keepalive=keepalive)
+            make_backend(
+                sqlite_url(tmp_path), FakeClock(), preset=API_SETTINGS, changes_keepalive=keepalive
+            )

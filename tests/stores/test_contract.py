@@ -25,7 +25,7 @@ from sessionclaims.stores import (
     dump_metadata,
 )
 
-from .conftest import DAY, NOW, StoreTarget, make_session, make_user
+from .helpers import DAY, NOW, StoreTarget, make_session, make_user
 
 pytestmark = pytest.mark.anyio
 

@@ -13,8 +13,8 @@ import pytest
 from sessionclaims._errors import ConfigurationError, StoreUnavailable
 from sessionclaims.stores import ChangeListener, Store, open_store
 
-from . import conftest
-from .conftest import (
+from . import helpers
+from .helpers import (
     NOW,
     POSTGRES_URL,
     make_user,
@@ -71,7 +71,7 @@ def test_bad_configuration(url: str, options: dict[str, Any], message: str) -> N
 def test_unreachable_test_server_skips_locally_and_fails_under_ci(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(conftest, "postgres_problem", lambda: "PostgreSQL is down")
+    monkeypatch.setattr(helpers, "postgres_problem", lambda: "PostgreSQL is down")
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception, match="down"):
         require_postgres()

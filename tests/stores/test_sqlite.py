@@ -16,7 +16,7 @@ from sessionclaims._errors import ConfigurationError, StoreUnavailable
 from sessionclaims.stores import SQLiteStore, UserRecord, open_store
 from sessionclaims.stores import _schema as schema
 
-from .conftest import NOW, make_user
+from .helpers import NOW, make_user
 
 pytestmark = pytest.mark.anyio
 

@@ -1,9 +1,11 @@
-"""Helpers for full-mode tests: a backend on a real SQLite file, an app, a store-call counter."""
+"""Shared test helpers (fixtures live in conftest.py): the injectable clock, THE helper
+that builds a backend and THE one that builds an app, a store-call counter, HTTP bits."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from sessionclaims import Backend, SessionClaimsMiddleware
 from sessionclaims.stores.base import Store
@@ -25,6 +27,33 @@ TEMPLATE = {
 }
 
 FEED_TASK_PREFIX = "sessionclaims-feed"
+
+FULL_MODE: Mapping[str, Any] = {
+    "issuer": ISSUER,
+    "secret_key": "sk_test_freshness",
+    "session_template": TEMPLATE,
+    "authorized_parties": [ORIGIN],
+    "poll_interval": 0.05,
+}
+"""The settings :func:`make_backend` starts from unless given another ``preset``."""
+
+
+class FakeClock:
+    """An injectable clock (seconds since the epoch). Tests move it; nothing sleeps."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def sqlite_url(directory: Path) -> str:
+    """A real SQLite file in ``directory``."""
+    return "sqlite:///" + str(directory / "auth.db")
 
 
 class CountingStore:
@@ -54,16 +83,15 @@ class CountingStore:
         return [name for name, task in self.calls if not task.startswith(FEED_TASK_PREFIX)]
 
 
-def make_backend(url: str, clock: Callable[[], float], **settings: Any) -> Backend:
-    options: dict[str, Any] = {
-        "issuer": ISSUER,
-        "secret_key": "sk_test_freshness",
-        "session_template": TEMPLATE,
-        "authorized_parties": [ORIGIN],
-        "poll_interval": 0.05,
-    }
-    options.update(settings)
-    return Backend(url, clock=clock, **options)
+def make_backend(
+    url: str,
+    clock: Callable[[], float],
+    *,
+    preset: Mapping[str, Any] = FULL_MODE,
+    **settings: Any,
+) -> Backend:
+    """A backend on ``url`` with the settings of ``preset``, overridden by ``settings``."""
+    return Backend(url, clock=clock, **{**preset, **settings})
 
 
 async def whoami(request: Request) -> JSONResponse:
@@ -88,10 +116,31 @@ async def stream(request: Request) -> StreamingResponse:
     return response
 
 
-def make_app(backend: Backend) -> Starlette:
+def make_app(
+    backend: Backend | None = None,
+    *,
+    routes: Sequence[BaseRoute] | None = None,
+    api_at: str | None = None,
+    **middleware: Any,
+) -> Starlette:
+    """A host app behind ``SessionClaimsMiddleware``: full mode with ``backend``, else the
+    ``middleware`` keywords (verify-only). ``routes`` default to ``/whoami`` and
+    ``/stream``; ``api_at`` also mounts ``backend.api`` there."""
+    if backend is not None:
+        middleware["backend"] = backend
+    all_routes = (
+        list(routes)
+        if routes is not None
+        else [
+            Route("/whoami", whoami),
+            Route("/stream", stream),
+        ]
+    )
+    if api_at is not None:
+        assert backend is not None
+        all_routes.append(Mount(api_at, app=backend.api))
     return Starlette(
-        routes=[Route("/whoami", whoami), Route("/stream", stream)],
-        middleware=[Middleware(SessionClaimsMiddleware, backend=backend)],
+        routes=all_routes, middleware=[Middleware(SessionClaimsMiddleware, **middleware)]
     )
 
 
