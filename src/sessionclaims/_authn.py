@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ._credentials import bearer_credential
 from ._errors import TokenError
@@ -31,6 +31,7 @@ __all__ = [
     "HotEntry",
     "OrgVersions",
     "Outcome",
+    "Stale",
     "VerifyOnlyAuthenticator",
     "org_versions",
 ]
@@ -74,6 +75,7 @@ class HotEntry:
         "sub",
         "user",
         "ver",
+        "verified",
     )
 
     def __init__(
@@ -85,6 +87,7 @@ class HotEntry:
         version: int,
         org: OrgVersions,
     ) -> None:
+        self.verified = verified
         self.bounds = bounds
         self.key_set = key_set
         self.auth = auth
@@ -100,6 +103,15 @@ class HotEntry:
         return freshness.check(
             self.sub, self.sid, self.ver, self.iat, self.org_id, self.org_ver, self.mem_ver
         )
+
+
+class Stale(NamedTuple):
+    """What the fast path found about a verified token that is not fresh (its freshness
+    ``state``: stale or revoked): the slow path starts from it instead of verifying and
+    checking the token again."""
+
+    verified: VerifiedToken
+    state: int
 
 
 class HotCache:
@@ -168,14 +180,23 @@ class Outcome:
 class Authenticator(Protocol):
     """Turns a request's token into an :class:`Auth`."""
 
-    def authenticate_fast(self, raw: bytes, from_cookie: bool) -> tuple[Auth, AuthUser] | None:
-        """Answer without awaiting, or ``None`` when the slow path is needed. ``raw`` is the
-        whole ``Authorization`` value, or the ``__session`` cookie's value."""
+    def authenticate_fast(
+        self, raw: bytes, from_cookie: bool
+    ) -> tuple[Auth, AuthUser] | Stale | None:
+        """Answer without awaiting; a :class:`Stale` or ``None`` when the slow path is
+        needed. ``raw`` is the whole ``Authorization`` value, or the ``__session`` cookie's
+        value."""
 
     async def authenticate(
-        self, scope: Scope, token: str | None, from_cookie: bool, cookies: Mapping[str, str]
+        self,
+        scope: Scope,
+        token: str | None,
+        from_cookie: bool,
+        cookies: Mapping[str, str],
+        stale: Stale | None = None,
     ) -> Outcome:
-        """The full answer; never raises for a bad token."""
+        """The full answer; never raises for a bad token. ``stale`` is what
+        :meth:`authenticate_fast` found, if anything."""
 
 
 class VerifyOnlyAuthenticator:
@@ -201,7 +222,10 @@ class VerifyOnlyAuthenticator:
         entry = self.hot.put(raw, verified, key_set, auth)
         return auth, entry.user
 
-    def authenticate_fast(self, raw: bytes, from_cookie: bool) -> tuple[Auth, AuthUser] | None:
+    def authenticate_fast(
+        self, raw: bytes, from_cookie: bool
+    ) -> tuple[Auth, AuthUser] | Stale | None:
+        """Never a :class:`Stale`: without a freshness map every verified token is fresh."""
         remote = self._remote
         if remote is None:
             key_set = self.keys
@@ -225,7 +249,12 @@ class VerifyOnlyAuthenticator:
             return auth, AuthUser(auth)
 
     async def authenticate(
-        self, scope: Scope, token: str | None, from_cookie: bool, cookies: Mapping[str, str]
+        self,
+        scope: Scope,
+        token: str | None,
+        from_cookie: bool,
+        cookies: Mapping[str, str],
+        stale: Stale | None = None,
     ) -> Outcome:
         if token is None:
             return Outcome(Auth.signed_out("token-missing"))
@@ -233,7 +262,9 @@ class VerifyOnlyAuthenticator:
         if not isinstance(keys, RemoteKeySet):
             raw = token.encode("latin-1") if from_cookie else b"Bearer " + token.encode("latin-1")
             fast = self.authenticate_fast(raw, from_cookie)
-            assert fast is not None  # a static key set always answers at once
+            # a static key set always answers at once, and this mode knows no staleness
+            assert fast is not None
+            assert not isinstance(fast, Stale)
             return Outcome(fast[0])
         key_set = await keys.get_key_set()
         if not keys.loaded:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import TLRUCache
 
-from ._authn import NO_ORGANIZATION, HotCache, Outcome, org_versions, token_of
+from ._authn import NO_ORGANIZATION, HotCache, Outcome, Stale, org_versions, token_of
 from ._errors import (
     SessionClaimsError,
     SessionNotActive,
@@ -58,7 +58,9 @@ class BackendAuthenticator:
         self.hot = HotCache(backend.verifier, backend.clock, backend.settings.cache_size)
 
     # -- the hot path -------------------------------------------------------------------
-    def authenticate_fast(self, raw: bytes, from_cookie: bool) -> tuple[Auth, AuthUser] | None:
+    def authenticate_fast(
+        self, raw: bytes, from_cookie: bool
+    ) -> tuple[Auth, AuthUser] | Stale | None:
         backend = self.backend
         key_set = backend.keys.current_key_set
         if key_set is None:
@@ -75,13 +77,19 @@ class BackendAuthenticator:
             if type(version) is not int or org is None:
                 return None
             entry = self.hot.put(raw, verified, key_set, self._auth(verified), version, org)
-        if entry.freshness_state(backend.freshness) != FRESH:
-            return None
+        state = entry.freshness_state(backend.freshness)
+        if state != FRESH:
+            return Stale(entry.verified, state)
         return entry.auth, entry.user
 
     # -- everything else ----------------------------------------------------------------
     async def authenticate(
-        self, scope: Scope, token: str | None, from_cookie: bool, cookies: Mapping[str, str]
+        self,
+        scope: Scope,
+        token: str | None,
+        from_cookie: bool,
+        cookies: Mapping[str, str],
+        stale: Stale | None = None,
     ) -> Outcome:
         backend = self.backend
         try:
@@ -94,6 +102,10 @@ class BackendAuthenticator:
             if refresh:
                 return await self._from_refresh(scope, refresh, "token-missing")
             return Outcome(Auth.signed_out("token-missing"))
+        if stale is not None:  # verified and checked by authenticate_fast already
+            if stale.state == REVOKED:
+                return self._revoked(scope)
+            return await self._reissue(scope, stale.verified, from_cookie=from_cookie)
         try:
             verified = await self._verify(token, from_cookie)
         except TokenError as exc:

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from cachetools import TLRUCache
 
-from ._authn import NO_ORGANIZATION, Outcome, VerifyOnlyAuthenticator, org_versions
+from ._authn import NO_ORGANIZATION, Outcome, Stale, VerifyOnlyAuthenticator, org_versions
 from ._errors import TokenError
 from ._json import JSONError, loads_strict
 from .auth import Auth, AuthUser
@@ -111,29 +111,43 @@ class StreamAuthenticator(VerifyOnlyAuthenticator):
         entry = self.hot.put(raw, verified, key_set, auth, version, org)
         return auth, entry.user
 
-    def authenticate_fast(self, raw: bytes, from_cookie: bool) -> tuple[Auth, AuthUser] | None:
+    def authenticate_fast(
+        self, raw: bytes, from_cookie: bool
+    ) -> tuple[Auth, AuthUser] | Stale | None:
         remote = self._remote
         key_set = self.keys if remote is None else remote.key_set
         entry = self.hot.get(raw, from_cookie, key_set)
         if entry is None:
             answer = super().authenticate_fast(raw, from_cookie)
-            if answer is None or not answer[0].is_signed_in:
+            if answer is None or isinstance(answer, Stale) or not answer[0].is_signed_in:
                 return answer
             entry = self.hot.get(raw, from_cookie, key_set)
             if entry is None:  # not servable now (nbf ahead): let the slow path decide
                 return None
-        if entry.freshness_state(self.freshness) != FRESH:
-            return None
+        state = entry.freshness_state(self.freshness)
+        if state != FRESH:
+            return Stale(entry.verified, state)
         return entry.auth, entry.user
 
     # -- everything else ----------------------------------------------------------------
     async def authenticate(
-        self, scope: Scope, token: str | None, from_cookie: bool, cookies: Mapping[str, str]
+        self,
+        scope: Scope,
+        token: str | None,
+        from_cookie: bool,
+        cookies: Mapping[str, str],
+        stale: Stale | None = None,
     ) -> Outcome:
+        if stale is not None and token is not None:  # verified and checked already
+            if stale.state == REVOKED:
+                return Outcome(Auth.signed_out("session-revoked"))
+            return await self._reissue(scope, token, from_cookie, stale.verified.sid)
         if token is not None and isinstance(self.keys, KeySet):
             raw = token.encode("latin-1") if from_cookie else b"Bearer " + token.encode("latin-1")
             answer = super().authenticate_fast(raw, from_cookie)
-            assert answer is not None  # a static key set always answers at once
+            # a static key set always answers at once; the parent knows no staleness
+            assert answer is not None
+            assert not isinstance(answer, Stale)
             outcome = Outcome(answer[0])
         else:
             outcome = await super().authenticate(scope, token, from_cookie, cookies)

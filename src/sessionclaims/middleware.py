@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._authn import Authenticator, VerifyOnlyAuthenticator, token_of
+from ._authn import Authenticator, Stale, VerifyOnlyAuthenticator, token_of
 from ._credentials import is_bearer, parse_cookies, request_cookies
 from ._errors import ConfigurationError
 from ._full_authn import BackendAuthenticator
@@ -267,19 +267,22 @@ class SessionClaimsMiddleware:
             scope[TOKEN_SOURCE_SCOPE_KEY] = (
                 None if raw is None else "cookie" if from_cookie else "bearer"
             )
+        stale: Stale | None = None
         if raw is not None:
             fast = authenticator.authenticate_fast(raw, from_cookie)
             if fast is not None:
-                scope["auth"], scope["user"] = fast
-                await self.app(scope, receive, send)
-                return
+                if not isinstance(fast, Stale):
+                    scope["auth"], scope["user"] = fast
+                    await self.app(scope, receive, send)
+                    return
+                stale = fast
             token: str | None = token_of(raw, from_cookie) or None  # blank: no token
         else:
             token = None
 
         if cookies is None:  # the loop may have stopped at the Bearer header
             cookies = request_cookies(scope["headers"])
-        outcome = await authenticator.authenticate(scope, token, from_cookie, cookies)
+        outcome = await authenticator.authenticate(scope, token, from_cookie, cookies, stale)
         scope["auth"] = outcome.auth
         scope["user"] = AuthUser(outcome.auth)
         if not outcome.headers:
