@@ -267,3 +267,13 @@ def test_tests_share_helpers_through_modules_not_conftest() -> None:
             ):
                 definitions[node.name].append(path.relative_to(tests).as_posix())
     assert definitions == {"make_backend": ["helpers.py"], "make_app": ["helpers.py"]}
+
+
+def test_one_compact_json_serializer() -> None:
+    """Compact JSON (``separators=(",", ":")``) is written in _json.py only."""
+    writers = [
+        path.relative_to(SRC / PACKAGE).as_posix()
+        for path in sorted((SRC / PACKAGE).rglob("*.py"))
+        if 'separators=(",", ":")' in path.read_text()
+    ]
+    assert writers == ["_json.py"]

@@ -180,6 +180,12 @@ def loads_strict(data: bytes | str, *, max_depth: int = 64) -> Any:
     return value
 
 
-def dumps_compact(value: Any) -> str:
-    """Serialize to compact JSON: no spaces, UTF-8 characters kept, NaN/Infinity refused."""
-    return _ENCODER.encode(value)
+def dumps_compact(value: Any, *, default: Callable[[Any], Any] | None = None) -> str:
+    """Serialize to compact JSON: no spaces, UTF-8 characters kept, NaN/Infinity refused.
+    The one compact form (tokens, stored metadata, sizes, template text); ``default``
+    turns other objects into JSON values, as in :func:`json.dumps`."""
+    if default is None:
+        return _ENCODER.encode(value)
+    return json.dumps(
+        value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=default
+    )

@@ -28,7 +28,6 @@ adds one level; scalars add nothing. ``{}`` and ``{"a": 1}`` have depth 1,
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from ._errors import ConfigurationError, MetadataError
+from ._json import dumps_compact
 
 __all__ = [
     "ALIASES",
@@ -219,13 +219,7 @@ def metadata_size(value: Mapping[str, Any]) -> int:
     as JSON.
     """
     try:
-        text = json.dumps(
-            value,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-            default=_json_default,
-        )
+        text = dumps_compact(value, default=_json_default)
         return len(text.encode("utf-8"))
     except (TypeError, ValueError, RecursionError) as exc:
         # UnicodeEncodeError is a ValueError; so are NaN and integers too long to print.

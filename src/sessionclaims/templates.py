@@ -26,7 +26,6 @@ spec leaves to the implementation:
 from __future__ import annotations
 
 import difflib
-import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +34,7 @@ from types import MappingProxyType
 from typing import Any, Final, Protocol
 
 from ._errors import TemplateError
+from ._json import dumps_compact
 from ._template_parser import _Operand, _Parser
 from .models import Session, User
 
@@ -147,7 +147,7 @@ def _text(value: Any) -> str:
         return "null" if value is None else "true" if value else "false"
     if isinstance(value, int):
         return int.__repr__(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    return dumps_compact(value, default=_json_default)
 
 
 def _root_getter(root: str) -> _Getter:
