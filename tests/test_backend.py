@@ -27,7 +27,7 @@ from sessionclaims.stores.base import dump_metadata
 from sessionclaims.templates import load_named_template
 from sessionclaims.tokens import encode_token
 
-from .helpers import ISSUER, ORIGIN, FakeClock, bearer, client, make_app, make_backend
+from .helpers import ISSUER, ORIGIN, FakeClock, bearer, client, make_app, make_backend, sqlite_url
 from .servers import running_server
 
 pytestmark = pytest.mark.anyio
@@ -439,3 +439,23 @@ async def test_a_retired_key_verifies_nothing_from_its_retirement_on(
         assert not body["signed_in"]
         assert body["reason"] == "token-unknown-key"
         assert old_key.kid not in {k["kid"] for k in backend.jwks()["keys"]}
+
+
+async def test_metadata_keywords_are_the_tiers_and_their_aliases(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with make_backend(sqlite_url(tmp_path), clock) as backend:
+        user = await backend.users.create_user(
+            trusted_metadata={"a": 1}, untrusted_metadata={"b": 2}
+        )
+        assert (dict(user.public_metadata), dict(user.unsafe_metadata)) == ({"a": 1}, {"b": 2})
+        user = await backend.users.update_user_metadata(user.id, public_metadata={"c": 3})
+        assert dict(user.public_metadata) == {"a": 1, "c": 3}
+        for call in (
+            backend.users.create_user(secret_metadata={}),  # type: ignore[call-arg]
+            backend.users.update_user_metadata(user.id, metadata={}),  # type: ignore[call-arg]
+            backend.users.replace_user_metadata(user.id, public={}),  # type: ignore[call-arg]
+        ):
+            with pytest.raises(TypeError, match="unexpected keyword argument"):
+                await call
+        assert dict((await backend.users.get_user(user.id)).public_metadata) == {"a": 1, "c": 3}

@@ -10,7 +10,7 @@ of it before the call returns.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypedDict, Unpack
 
 from .._errors import InvalidRequest, UserNotFound
 from ..metadata import TIERS, apply_metadata, canonical_tiers
@@ -18,7 +18,7 @@ from ..models import DEFAULT_PAGE_SIZE, User
 from ..stores.base import UserRecord
 from ._context import Context, Page, check_page, new_id
 
-__all__ = ["MetadataWrite", "UsersResource"]
+__all__ = ["MetadataWrite", "TierArguments", "UsersResource"]
 
 
 class MetadataWrite(NamedTuple):
@@ -32,29 +32,25 @@ class MetadataWrite(NamedTuple):
 MAX_EXTERNAL_ID = 255
 
 
-def _tier_kwargs(
-    public_metadata: Any,
-    private_metadata: Any,
-    unsafe_metadata: Any,
-    trusted_metadata: Any,
-    untrusted_metadata: Any,
-) -> dict[str, Any]:
-    given = {
-        "public_metadata": public_metadata,
-        "private_metadata": private_metadata,
-        "unsafe_metadata": unsafe_metadata,
-        "trusted_metadata": trusted_metadata,
-        "untrusted_metadata": untrusted_metadata,
-    }
-    return canonical_tiers({k: v for k, v in given.items() if v is not _UNSET})
+class TierArguments(TypedDict, total=False):
+    """The metadata keyword arguments of ``create_user``, ``update_user_metadata`` and
+    ``replace_user_metadata``: the three tiers and their two aliases."""
+
+    public_metadata: Mapping[str, Any]
+    private_metadata: Mapping[str, Any]
+    unsafe_metadata: Mapping[str, Any]
+    trusted_metadata: Mapping[str, Any]
+    untrusted_metadata: Mapping[str, Any]
 
 
-class _Unset:
-    def __repr__(self) -> str:
-        return "<unset>"
+_TIER_ARGUMENTS = frozenset(TierArguments.__annotations__)
 
 
-_UNSET: Any = _Unset()
+def _tier_kwargs(method: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(given) - _TIER_ARGUMENTS)
+    if unknown:
+        raise TypeError(f"{method}() got an unexpected keyword argument {unknown[0]!r}")
+    return canonical_tiers(given)
 
 
 def check_external_id(external_id: object) -> str | None:
@@ -80,20 +76,11 @@ class UsersResource:
         self,
         *,
         external_id: str | None = None,
-        public_metadata: Mapping[str, Any] = _UNSET,
-        private_metadata: Mapping[str, Any] = _UNSET,
-        unsafe_metadata: Mapping[str, Any] = _UNSET,
-        trusted_metadata: Mapping[str, Any] = _UNSET,
-        untrusted_metadata: Mapping[str, Any] = _UNSET,
+        **metadata: Unpack[TierArguments],
     ) -> User:
-        """Create a user. Tiers default to ``{}``; aliases are accepted."""
-        tiers = _tier_kwargs(
-            public_metadata,
-            private_metadata,
-            unsafe_metadata,
-            trusted_metadata,
-            untrusted_metadata,
-        )
+        """Create a user. Tiers (:class:`TierArguments`) default to ``{}``; aliases are
+        accepted."""
+        tiers = _tier_kwargs("create_user", metadata)
         return (await self._create(tiers, external_id=external_id)).to_user()
 
     async def _create(self, tiers: Mapping[str, Any], *, external_id: object) -> UserRecord:
@@ -139,41 +126,19 @@ class UsersResource:
     async def update_user_metadata(
         self,
         user_id: str,
-        *,
-        public_metadata: Mapping[str, Any] = _UNSET,
-        private_metadata: Mapping[str, Any] = _UNSET,
-        unsafe_metadata: Mapping[str, Any] = _UNSET,
-        trusted_metadata: Mapping[str, Any] = _UNSET,
-        untrusted_metadata: Mapping[str, Any] = _UNSET,
+        **metadata: Unpack[TierArguments],
     ) -> User:
         """**Merge** into each given tier: top-level keys replace, ``None`` deletes."""
-        tiers = _tier_kwargs(
-            public_metadata,
-            private_metadata,
-            unsafe_metadata,
-            trusted_metadata,
-            untrusted_metadata,
-        )
+        tiers = _tier_kwargs("update_user_metadata", metadata)
         return (await self.write(user_id, tiers, mode="merge")).user
 
     async def replace_user_metadata(
         self,
         user_id: str,
-        *,
-        public_metadata: Mapping[str, Any] = _UNSET,
-        private_metadata: Mapping[str, Any] = _UNSET,
-        unsafe_metadata: Mapping[str, Any] = _UNSET,
-        trusted_metadata: Mapping[str, Any] = _UNSET,
-        untrusted_metadata: Mapping[str, Any] = _UNSET,
+        **metadata: Unpack[TierArguments],
     ) -> User:
         """**Replace** each given tier whole (``{}`` clears it); other tiers untouched."""
-        tiers = _tier_kwargs(
-            public_metadata,
-            private_metadata,
-            unsafe_metadata,
-            trusted_metadata,
-            untrusted_metadata,
-        )
+        tiers = _tier_kwargs("replace_user_metadata", metadata)
         return (await self.write(user_id, tiers, mode="replace")).user
 
     async def write(
