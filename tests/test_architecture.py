@@ -277,3 +277,13 @@ def test_one_compact_json_serializer() -> None:
         if 'separators=(",", ":")' in path.read_text()
     ]
     assert writers == ["_json.py"]
+
+
+def test_no_timings_in_docstrings() -> None:
+    """Speed lives in benchmarks/, not in docstrings (they go stale)."""
+    timed = re.compile(r"\d\s*(µs|us|ns|microseconds?|nanoseconds?)\b")
+    for path in sorted((SRC / PACKAGE).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node) or ""
+                assert not timed.search(doc), f"{path.name}: a timing in a docstring"

@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from .._b64 import b64url_decode
+from .._credentials import is_bearer
 from .._errors import TokenError
 from .._json import JSONError, loads_strict
 from ..config import Settings
@@ -77,9 +78,8 @@ class _Verdict:
 def _read_token(value: str) -> str:
     token = sys.stdin.read() if value == "-" else value
     token = token.strip()
-    if token.lower().startswith("bearer "):
-        token = token[7:].strip()
-    return token
+    # A pasted "Authorization: Bearer <jwt>" value: the scheme in any letter case.
+    return token[7:].strip() if is_bearer(token.encode("utf-8", "replace")) else token
 
 
 def _decode(token: str) -> _Decoded:
