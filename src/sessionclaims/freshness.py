@@ -13,7 +13,7 @@ notifications plus catch-up for PostgreSQL). A token is:
   never to fresh);
 * otherwise **fresh** — decided with two dictionary lookups and no store call.
 
-Organizations (organizations.md) add two more maps, so that an organization write costs
+Organizations (docs/concepts.md) add two more maps, so that an organization write costs
 one entry whatever its member count (fan-out happens at read time, not at write time).
 A token with an active organization carries ``org_id``, ``org_ver`` (the organization's
 version: name, slug, public metadata) and ``mem_ver`` (the version of the person's

@@ -54,7 +54,7 @@ logger = logging.getLogger("sessionclaims.templates")
 ORGANIZATION_CLAIMS: frozenset[str] = frozenset(
     {"org_id", "org_slug", "org_role", "org_permissions"}
 )
-"""The four default claims of a token with an active organization (organizations.md)."""
+"""The four default claims of a token with an active organization (docs/concepts.md)."""
 
 RESERVED_CLAIMS: frozenset[str] = frozenset(
     {"iss", "sub", "sid", "iat", "nbf", "exp", "azp", "v", "ver", "aud", "jti"}

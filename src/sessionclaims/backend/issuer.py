@@ -1,7 +1,7 @@
 """Minting tokens: standard claims + rendered template, signed by the current key.
 
 Session tokens carry ``iss sub sid iat nbf exp azp v ver`` (docs/concepts.md), with an active
-organization also ``org_id org_slug org_role org_permissions`` (organizations.md) and the
+organization also ``org_id org_slug org_role org_permissions`` (docs/concepts.md) and the
 versions ``org_ver mem_ver`` the freshness map compares, and the session template's
 claims; named-template tokens carry ``iss sub sid iat nbf exp azp aud`` and
 theirs. A session token never exceeds ``max_token_bytes``: writes that would push it over
