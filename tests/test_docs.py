@@ -31,6 +31,15 @@ async def test_http_api_reference_matches_the_openapi_document() -> None:
     assert len(headings) == len(re.findall(r"^### ", text, re.M)), "every ### is METHOD /path"
     assert len(headings) == len(set(headings)), "no operation documented twice"
     assert set(headings) == operations
+    sections = dict(zip(headings, re.split(r"^### \S+ \S+$", text, flags=re.M)[1:], strict=True))
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for parameter in [] if method == "parameters" else operation.get("parameters", []):
+                if parameter["in"] == "query":
+                    section = sections[(method.upper(), path)]
+                    name = parameter["name"]
+                    assert f"`{name}`" in section or f"{name}=" in section, (method, path, name)
+    assert '409 `conflict` with `meta.param: "external_id"`' in sections[("POST", "/v1/users")]
 
 
 def test_docs_index_links_every_page() -> None:

@@ -16,10 +16,17 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
-from sessionclaims import Backend, SessionClaimsMiddleware, SessionNotActive, TokenError
+from sessionclaims import (
+    Backend,
+    ExternalIdTaken,
+    SessionClaimsMiddleware,
+    SessionNotActive,
+    TokenError,
+)
 from sessionclaims.stores import open_store
 
 from .helpers import FakeClock, bearer, client, make_app
@@ -140,18 +147,93 @@ async def opened(fixture: Fixture) -> AsyncIterator[tuple[Fixture, Backend, Fake
         yield fixture, backend, clock
 
 
-def expected_rows(before: Rows) -> Rows:
-    """What the version-1 columns hold after every migration since 0.1.0: unchanged."""
-    return before
+def moved_aside(facts: dict[str, Any]) -> list[str]:
+    """The users whose external_id migration 2 moved aside (an older user has it)."""
+    duplicates = facts.get("duplicate_external_id")
+    return sorted(duplicates["newer"]) if duplicates else []
 
 
-async def test_every_stored_value_is_kept(fixture: Fixture) -> None:
+def expected_rows(before: Rows, after: Rows, facts: dict[str, Any]) -> Rows:
+    """What the version-1 columns hold after every migration since 0.1.0.
+
+    Migration 2 (external_id unique): a user that shared its external_id with an older
+    user has none now, its version is one higher and ``updated_at`` is the migration's
+    time; one ``user`` change per such user is appended to the log. Nothing else moves."""
+    expected = {table: dict(found) for table, found in before.items()}
+    new_seqs = sorted(set(after["changes"]) - set(before["changes"]))
+    assert len(new_seqs) == len(moved_aside(facts))
+    for seq, user_id in zip(new_seqs, moved_aside(facts), strict=True):
+        uid, _external, created, updated, public, private, unsafe, version = before["users"][
+            user_id
+        ]
+        moved_at = after["users"][user_id][3]
+        assert moved_at > updated
+        expected["users"][user_id] = (
+            uid,
+            None,
+            created,
+            moved_at,
+            public,
+            private,
+            unsafe,
+            version + 1,
+        )
+        expected["changes"][seq] = (seq, "user", user_id, None, version + 1, moved_at)
+    return expected
+
+
+async def test_every_stored_value_is_kept(
+    fixture: Fixture, caplog: pytest.LogCaptureFixture
+) -> None:
     before = fixture.raw_rows()
     assert all(before[table] for table in ("users", "sessions", "signing_keys", "changes"))
     async with fixture.backend(FakeClock(fixture.facts["tokens"][0]["minted_at"])):
         pass
     after = fixture.raw_rows()
-    assert after == expected_rows(before)
+    assert after == expected_rows(before, after, fixture.facts)
+    warnings = [r.getMessage() for r in caplog.records if r.name.endswith("migrations")]
+    if moved_aside(fixture.facts):
+        (warning,) = warnings
+        assert "external_id_duplicates" in warning
+        for user_id in moved_aside(fixture.facts):
+            assert user_id in warning
+    else:
+        assert warnings == []
+
+
+async def test_duplicate_external_ids_are_moved_aside_and_recorded(
+    opened: tuple[Fixture, Backend, FakeClock],
+) -> None:
+    fixture, backend, _clock = opened
+    duplicates = fixture.facts.get("duplicate_external_id")
+    if duplicates is None:  # nothing to move: nothing recorded
+        assert await raw_duplicates(fixture) == []
+        return
+    external_id = duplicates["external_id"]
+    kept = await backend.users.get_user_by_external_id(external_id)
+    assert kept.id == duplicates["oldest"]
+    for user_id in duplicates["newer"]:
+        assert (await backend.users.get_user(user_id)).external_id is None  # not deleted
+    recorded = await raw_duplicates(fixture)
+    assert recorded == [(u, external_id, duplicates["oldest"]) for u in sorted(duplicates["newer"])]
+    with pytest.raises(ExternalIdTaken):
+        await backend.users.create_user(external_id=external_id)
+    with pytest.raises(ExternalIdTaken):
+        await backend.users.create_user(external_id="ada")
+
+
+async def raw_duplicates(fixture: Fixture) -> list[tuple[Any, ...]]:
+    query = "SELECT user_id, external_id, kept_user_id FROM {}external_id_duplicates ORDER BY 1"
+    if fixture.schema is None:
+        conn = sqlite3.connect(fixture.url.removeprefix("sqlite:///"))
+        try:
+            return [tuple(row) for row in conn.execute(query.format(""))]
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(POSTGRES_URL) as pg:
+        return [tuple(row) for row in pg.execute(query.format(f'"{fixture.schema}".'))]
 
 
 async def test_users_sessions_sign_ups_and_keys_read_back_as_0_1_0_answered(
@@ -160,7 +242,12 @@ async def test_users_sessions_sign_ups_and_keys_read_back_as_0_1_0_answered(
     fixture, backend, clock = opened
     facts = fixture.facts
     users = await backend.users.list_users(limit=100)
-    assert [user.to_dict() for user in users.data] == facts["users"]
+    moved = moved_aside(facts)
+    expected = [
+        {**user, "external_id": None, "updated_at": ANY} if user["id"] in moved else user
+        for user in facts["users"]
+    ]
+    assert [user.to_dict() for user in users.data] == expected
     clock.now = facts["tokens"][-1]["minted_at"]  # effective statuses as 0.1.0 saw them
     sessions = await backend.sessions.list_sessions(limit=100)
     assert [session.to_dict() for session in sessions.data] == facts["sessions"]

@@ -12,6 +12,7 @@ from .__about__ import __version__
 from ._errors import (
     ConfigurationError,
     Conflict,
+    ExternalIdTaken,
     InvalidRequest,
     KeyFormatError,
     MetadataError,
@@ -40,6 +41,7 @@ __all__ = [
     "Backend",
     "ConfigurationError",
     "Conflict",
+    "ExternalIdTaken",
     "InvalidRequest",
     "KeyFormatError",
     "KeySet",

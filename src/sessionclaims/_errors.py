@@ -14,7 +14,8 @@
     │   ├── SessionNotFound
     │   ├── SignUpNotFound
     │   └── TemplateNotFound
-    ├── Conflict                    a state conflict (.code = "conflict")
+    ├── Conflict                    a state conflict (.code = "conflict", .param)
+    │   ├── ExternalIdTaken
     │   ├── SignUpAlreadyCompleted
     │   └── SessionNotActive
     └── StoreUnavailable            the store cannot be reached; nothing was written
@@ -99,8 +100,9 @@ class NotFound(SessionClaimsError, LookupError):
     code = "resource_not_found"
     kind = "resource"
 
-    def __init__(self, resource_id: str) -> None:
-        super().__init__(f"{self.kind} {resource_id!r} was not found")
+    def __init__(self, resource_id: str, *, field: str = "id") -> None:
+        named = repr(resource_id) if field == "id" else f"with {field} {resource_id!r}"
+        super().__init__(f"{self.kind} {named} was not found")
         self.resource_id = resource_id
 
 
@@ -132,6 +134,18 @@ class Conflict(SessionClaimsError):
     """The request conflicts with the current state of a resource."""
 
     code = "conflict"
+    param: str | None = None
+    """The request field the conflict is about, when there is one."""
+
+
+class ExternalIdTaken(Conflict):
+    """Another user already has this ``external_id`` (it is unique when set). Nothing
+    was written."""
+
+    param = "external_id"
+
+    def __init__(self) -> None:
+        super().__init__("another user already has this external_id")
 
 
 class SignUpAlreadyCompleted(Conflict):

@@ -9,7 +9,7 @@ import httpx
 import jwt
 import pytest
 
-from sessionclaims import Backend
+from sessionclaims import Backend, UserNotFound
 from tests.helpers import FakeClock, make_backend, sqlite_url
 
 from .helpers import (
@@ -176,6 +176,8 @@ async def test_create_user_with_an_empty_object(api: Api) -> None:
         ),
         ({"external_id": 5}, 422, "invalid_field", "external_id"),
         ({"external_id": "x" * 256}, 422, "invalid_field", "external_id"),
+        ({"external_id": ""}, 422, "invalid_field", "external_id"),
+        ({"external_id": "a\u0000b"}, 422, "invalid_field", "external_id"),
     ],
 )
 async def test_create_user_refusals(
@@ -185,6 +187,49 @@ async def test_create_user_refusals(
     response = await api.backend_call("POST", "/v1/users", json=body)
     assert assert_error(response, status, code).get("param") == param
     assert await snapshot(api.backend) == before
+
+
+async def test_a_second_user_with_the_same_external_id_is_a_409_and_writes_nothing(
+    api: Api,
+) -> None:
+    first = await api.backend_call("POST", "/v1/users", json={"external_id": "auth0|42"})
+    assert first.status_code == 201, first.text
+    before = await snapshot(api.backend)
+    again = await api.backend_call(
+        "POST", "/v1/users", json={"external_id": "auth0|42", "public_metadata": {"a": 1}}
+    )
+    assert assert_error(again, 409, "conflict") == {"param": "external_id"}
+    assert await snapshot(api.backend) == before
+    other = await api.backend_call("POST", "/v1/users", json={"external_id": "auth0|43"})
+    assert other.status_code == 201
+
+
+async def test_list_users_by_external_id_is_an_exact_match(api: Api, member: Member) -> None:
+    created = await api.backend_call("POST", "/v1/users", json={"external_id": "Ada Lovelace"})
+    for query, expected in [
+        ("Ada Lovelace", [created.json()["id"]]),
+        ("ada lovelace", []),
+        ("Ada", []),
+        ("%", []),
+        ("Ada Lovelace ", []),
+    ]:
+        response = await api.backend_call("GET", "/v1/users", params={"external_id": query})
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert [u["id"] for u in page["data"]] == expected, query
+        assert page["total_count"] == len(expected)
+    for hostile in ["", "x" * 256, "a\x00b"]:
+        response = await api.backend_call("GET", "/v1/users", params={"external_id": hostile})
+        assert assert_error(response, 422, "invalid_field") == {"param": "external_id"}
+    twice = await api.backend_call("GET", "/v1/users?external_id=a&external_id=b")
+    assert assert_error(twice, 422, "invalid_field") == {"param": "external_id"}
+
+
+async def test_get_user_by_external_id_in_python(api: Api) -> None:
+    user = await api.backend.users.create_user(external_id="auth0|7")
+    assert (await api.backend.users.get_user_by_external_id("auth0|7")).id == user.id
+    with pytest.raises(UserNotFound, match=r"external_id 'auth0\|8'"):
+        await api.backend.users.get_user_by_external_id("auth0|8")
 
 
 async def test_list_users_pages(api: Api, member: Member, clock: FakeClock) -> None:

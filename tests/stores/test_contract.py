@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from sessionclaims._errors import (
+    ExternalIdTaken,
     SessionNotActive,
     SessionNotFound,
     SignUpAlreadyCompleted,
@@ -111,6 +112,23 @@ async def test_insert_duplicate_user_raises_and_keeps_the_first(store: Store) ->
     got = await store.get_user("user_1")
     assert got is not None
     assert got.public_metadata == {"first": True}
+
+
+async def test_external_id_is_unique_when_set_and_found_by_exact_match(store: Store) -> None:
+    await store.insert_user(make_user("user_a", external_id="auth0|42", public={"a": 1}))
+    await store.insert_user(make_user("user_b", created_at=NOW + 1))  # None: not unique
+    await store.insert_user(make_user("user_c", created_at=NOW + 2))
+    with pytest.raises(ExternalIdTaken):
+        await store.insert_user(make_user("user_d", external_id="auth0|42"))
+    assert await store.get_user("user_d") is None  # nothing written
+    found = await store.get_user_by_external_id("auth0|42")
+    assert found is not None
+    assert found.id == "user_a"
+    assert await store.get_user_by_external_id("AUTH0|42") is None  # exact, case and all
+    assert await store.get_user_by_external_id("auth0|4") is None
+    assert await store.list_users(limit=10, offset=0, external_id="auth0|42") == ([found], 1)
+    assert await store.list_users(limit=10, offset=0, external_id="nobody") == ([], 0)
+    assert (await store.list_users(limit=10, offset=0))[1] == 3
 
 
 async def test_list_users_pages_oldest_first_with_total(store: Store) -> None:

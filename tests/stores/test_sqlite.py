@@ -176,12 +176,13 @@ async def test_older_file_is_migrated_and_keeps_its_data(
     await store.open()
     await store.insert_user(make_user())
     await store.close()
-    assert recorded_versions(path) == [1]
+    known = [migration.version for migration in schema.SQLITE_MIGRATIONS]
+    assert recorded_versions(path) == known
 
     later = schema.Migration(
-        2,
+        known[-1] + 1,
         "an index for a later release",
-        ("CREATE INDEX users_external_id ON users (external_id)",),
+        ("CREATE INDEX users_later ON users (updated_at)",),
     )
     monkeypatch.setattr(schema, "SQLITE_MIGRATIONS", [*schema.SQLITE_MIGRATIONS, later])
     monkeypatch.setattr("sessionclaims.stores.sqlite.SQLITE_MIGRATIONS", schema.SQLITE_MIGRATIONS)
@@ -193,7 +194,7 @@ async def test_older_file_is_migrated_and_keeps_its_data(
         assert await upgraded.get_user("user_1") == make_user()
     finally:
         await upgraded.close()
-    assert recorded_versions(path) == [1, 2]
+    assert recorded_versions(path) == [*known, known[-1] + 1]
 
 
 async def test_file_from_a_newer_release_is_refused(tmp_path: Path) -> None:

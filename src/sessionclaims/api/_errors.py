@@ -131,6 +131,7 @@ def response_for(exc: BaseException, *, method: str) -> JSONResponse:
             409,
             "conflict",
             str(exc) or "the request conflicts with the current state of the resource",
+            meta={"param": exc.param} if exc.param else None,
         )
     if isinstance(exc, StoreUnavailable):
         logger.error("store unavailable: %s", exc)

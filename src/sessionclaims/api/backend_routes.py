@@ -146,12 +146,20 @@ class BackendAPI:
         return json_response(user.to_dict(), status=201)
 
     async def list_users(self, request: Request) -> Response:
-        """``GET /v1/users?limit=&offset=``: a page of users, oldest first."""
+        """``GET /v1/users?limit=&offset=&external_id=``: a page of users, oldest first;
+        with ``external_id``, the one user that has it (exact match) or none."""
         limit = query_int(
             request, "limit", default=DEFAULT_PAGE_SIZE, lowest=1, highest=PAGE_SIZE_LIMIT
         )
         offset = query_int(request, "offset", default=0, lowest=0, highest=_MAX_OFFSET)
-        page = await self.backend.users.list_users(limit=limit, offset=offset)
+        wanted = request.query_params.getlist("external_id")
+        if len(wanted) > 1:
+            raise ApiError(
+                422, "invalid_field", "give external_id once", meta={"param": "external_id"}
+            )
+        page = await self.backend.users.list_users(
+            limit=limit, offset=offset, external_id=wanted[0] if wanted else None
+        )
         return json_response(
             {"data": [user.to_dict() for user in page.data], "total_count": page.total_count}
         )

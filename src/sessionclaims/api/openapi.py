@@ -220,7 +220,11 @@ _LIMIT = (
 )
 _OFFSET = ("offset", {"type": "integer", "minimum": 0, "default": 0})
 _QUERY: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {
-    ("/v1/users", "get"): [_LIMIT, _OFFSET],
+    ("/v1/users", "get"): [
+        _LIMIT,
+        _OFFSET,
+        ("external_id", {"type": "string", "minLength": 1, "maxLength": 255}),
+    ],
     ("/v1/sessions", "get"): [
         ("user_id", {"type": "string", "pattern": _ID_PATTERN}),
         ("status", {"enum": list(SESSION_STATUSES)}),
@@ -233,8 +237,10 @@ _QUERY: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {
 # errors beyond those the path, body and auth imply, summary
 # fmt: off
 _TABLE: list[tuple[str, str, int, str, str | None, str, tuple[int, ...], str]] = [
-    ("/v1/users", "post", 201, "User", "CreateUser", "secret", (), "Create a user"),
-    ("/v1/users", "get", 200, "UserList", None, "secret", (422,), "List users, oldest first"),
+    ("/v1/users", "post", 201, "User", "CreateUser", "secret", (409,),
+     "Create a user (409 conflict, meta.param external_id, when another user has it)"),
+    ("/v1/users", "get", 200, "UserList", None, "secret", (422,),
+     "List users, oldest first; external_id= finds the one that has it"),
     ("/v1/users/{user_id}", "get", 200, "User", None, "secret", (), "Get a user"),
     ("/v1/users/{user_id}", "delete", 200, "DeletedUser", None, "secret", (),
      "Delete a user; its sessions are revoked"),

@@ -54,16 +54,31 @@ def _tier_kwargs(method: str, given: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check_external_id(external_id: object) -> str | None:
-    """``external_id`` is a string of at most 255 characters, or ``None``."""
+    """``external_id`` is a string of 1 to 255 characters of valid Unicode without NUL
+    (PostgreSQL text cannot hold one), or ``None``."""
     if external_id is None:
         return None
-    if not isinstance(external_id, str) or not external_id or len(external_id) > MAX_EXTERNAL_ID:
+    if (
+        not isinstance(external_id, str)
+        or not 1 <= len(external_id) <= MAX_EXTERNAL_ID
+        or "\x00" in external_id
+        or not _encodable(external_id)
+    ):
         raise InvalidRequest(
             "invalid_field",
-            f"external_id must be a non-empty string of at most {MAX_EXTERNAL_ID} characters",
+            f"external_id must be a non-empty string of at most {MAX_EXTERNAL_ID} characters"
+            " (valid Unicode, no NUL)",
             param="external_id",
         )
     return external_id
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
 
 
 class UsersResource:
@@ -116,11 +131,27 @@ class UsersResource:
             raise UserNotFound(user_id)
         return record
 
-    async def list_users(self, *, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0) -> Page[User]:
-        """A page of users, oldest first (``limit`` ≤ ``PAGE_SIZE_LIMIT``, 500)."""
-        check_page(limit, offset)
+    async def get_user_by_external_id(self, external_id: str) -> User:
+        """The user whose ``external_id`` (the app's own id for the person) is exactly
+        this; raises :class:`~sessionclaims.UserNotFound`."""
+        wanted = check_external_id(external_id)
         await self._ctx.ensure_open()
-        records, total = await self._ctx.store.list_users(limit=limit, offset=offset)
+        record = await self._ctx.store.get_user_by_external_id(wanted) if wanted else None
+        if record is None:
+            raise UserNotFound(str(external_id), field="external_id")
+        return record.to_user()
+
+    async def list_users(
+        self, *, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0, external_id: str | None = None
+    ) -> Page[User]:
+        """A page of users, oldest first (``limit`` ≤ ``PAGE_SIZE_LIMIT``, 500); with
+        ``external_id``, only the user that has it (exact match)."""
+        check_page(limit, offset)
+        wanted = check_external_id(external_id)
+        await self._ctx.ensure_open()
+        records, total = await self._ctx.store.list_users(
+            limit=limit, offset=offset, external_id=wanted
+        )
         return Page([r.to_user() for r in records], total)
 
     async def update_user_metadata(

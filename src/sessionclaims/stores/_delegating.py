@@ -36,8 +36,12 @@ class StoreOps(Protocol[C_contra]):
 
     def get_user(self, conn: C_contra, user_id: str, /) -> Result[UserRecord | None]: ...
 
+    def get_user_by_external_id(
+        self, conn: C_contra, external_id: str, /
+    ) -> Result[UserRecord | None]: ...
+
     def list_users(
-        self, conn: C_contra, limit: int, offset: int, /
+        self, conn: C_contra, limit: int, offset: int, external_id: str | None, /
     ) -> Result[tuple[list[UserRecord], int]]: ...
 
     def insert_session(self, conn: C_contra, session: SessionRecord, /) -> Result[None]: ...
@@ -107,10 +111,17 @@ class DelegatingStore(Generic[C]):
         """The user, or ``None``."""
         return await self._call(self._ops.get_user, user_id)
 
-    async def list_users(self, *, limit: int, offset: int) -> tuple[list[UserRecord], int]:
-        """A page of users, oldest first, and the total count."""
+    async def get_user_by_external_id(self, external_id: str) -> UserRecord | None:
+        """The user with this ``external_id`` (exact match), or ``None``."""
+        return await self._call(self._ops.get_user_by_external_id, external_id)
+
+    async def list_users(
+        self, *, limit: int, offset: int, external_id: str | None = None
+    ) -> tuple[list[UserRecord], int]:
+        """A page of users, oldest first, and the total count; only the one with
+        ``external_id`` when it is given."""
         rows.check_page(limit, offset)
-        return await self._call(self._ops.list_users, limit, offset)
+        return await self._call(self._ops.list_users, limit, offset, external_id)
 
     # -- sessions ---------------------------------------------------------------------
     async def insert_session(self, session: SessionRecord) -> None:

@@ -89,10 +89,23 @@ async def get_user(conn: Connection, user_id: str) -> UserRecord | None:
     return None if row is None else rows.user_from_row(row)
 
 
-async def list_users(conn: Connection, limit: int, offset: int) -> tuple[list[UserRecord], int]:
-    query = _USER + " ORDER BY created_at, id LIMIT %s OFFSET %s"
-    page = await (await conn.execute(query, (limit, offset))).fetchall()
-    (total,) = await _one(conn, "SELECT COUNT(*) FROM users")
+def _external_id_filter(external_id: str | None) -> tuple[str, tuple[Any, ...]]:
+    return ("", ()) if external_id is None else (" WHERE external_id = %s", (external_id,))
+
+
+async def get_user_by_external_id(conn: Connection, external_id: str) -> UserRecord | None:
+    found = await conn.execute(_USER + " WHERE external_id = %s", (external_id,))
+    row = await found.fetchone()
+    return None if row is None else rows.user_from_row(row)
+
+
+async def list_users(
+    conn: Connection, limit: int, offset: int, external_id: str | None
+) -> tuple[list[UserRecord], int]:
+    where, params = _external_id_filter(external_id)
+    query = _USER + where + " ORDER BY created_at, id LIMIT %s OFFSET %s"
+    page = await (await conn.execute(query, (*params, limit, offset))).fetchall()
+    (total,) = await _one(conn, "SELECT COUNT(*) FROM users" + where, params)  # noqa: S608 (fixed text)
     return [rows.user_from_row(row) for row in page], int(total)
 
 

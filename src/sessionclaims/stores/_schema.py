@@ -13,10 +13,13 @@ its quoted schema identifier.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .._errors import ConfigurationError
+
+logger = logging.getLogger("sessionclaims.stores.migrations")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +29,24 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    report: str | None = None
+    """A query run after ``statements`` when the migration is applied: the rows it
+    returns are what the operator must hear of (the store logs :func:`report_message`)."""
+    report_header: str = ""
 
+
+_DUPLICATES_REPORT = (
+    "SELECT user_id, external_id, kept_user_id FROM {schema}.external_id_duplicates"
+    " ORDER BY external_id, user_id"
+)
+_DUPLICATES_HEADER = (
+    "external_id is unique from now on, and {count} user(s) had an external_id that an "
+    "older user also had. The oldest user of each keeps it; the others now have none (their "
+    "tokens are re-rendered), and the table external_id_duplicates (user_id, external_id, "
+    "kept_user_id) records what was moved. No user was deleted. Decide for each whether "
+    "it is the same person as the kept user (then move its data there and delete it) or "
+    "another one (then give it its own external_id): {rows}"
+)
 
 SQLITE_MIGRATIONS: list[Migration] = [
     Migration(
@@ -86,6 +106,35 @@ SQLITE_MIGRATIONS: list[Migration] = [
             )""",
             "CREATE INDEX changes_created_at ON changes (created_at)",
         ),
+    ),
+    Migration(
+        2,
+        "external_id unique when set; duplicates from 0.1.0 moved aside",
+        (
+            """CREATE TABLE external_id_duplicates (
+                user_id TEXT PRIMARY KEY,
+                external_id TEXT NOT NULL,
+                kept_user_id TEXT NOT NULL,
+                moved_at INTEGER NOT NULL
+            )""",
+            """INSERT INTO external_id_duplicates (user_id, external_id, kept_user_id, moved_at)
+            SELECT u.id, u.external_id, k.id, CAST(strftime('%s', 'now') AS INTEGER) * 1000
+            FROM users u JOIN users k ON k.id = (
+                SELECT o.id FROM users o WHERE o.external_id = u.external_id
+                ORDER BY o.created_at, o.id LIMIT 1)
+            WHERE u.external_id IS NOT NULL AND u.id <> k.id""",
+            # The version moves: a template may read user.external_id.
+            """UPDATE users SET external_id = NULL, version = version + 1,
+                updated_at = (SELECT d.moved_at FROM external_id_duplicates d
+                              WHERE d.user_id = users.id)
+            WHERE id IN (SELECT user_id FROM external_id_duplicates)""",
+            """INSERT INTO changes (kind, user_id, version, created_at)
+            SELECT 'user', u.id, u.version, d.moved_at
+            FROM users u JOIN external_id_duplicates d ON d.user_id = u.id ORDER BY u.id""",
+            "CREATE UNIQUE INDEX users_external_id ON users (external_id)",
+        ),
+        report=_DUPLICATES_REPORT.format(schema="main"),
+        report_header=_DUPLICATES_HEADER,
     ),
 ]
 
@@ -147,6 +196,36 @@ POSTGRES_MIGRATIONS: list[Migration] = [
             "CREATE INDEX changes_created_at ON {schema}.changes (created_at)",
         ),
     ),
+    Migration(
+        2,
+        "external_id unique when set; duplicates from 0.1.0 moved aside",
+        (
+            """CREATE TABLE {schema}.external_id_duplicates (
+                user_id TEXT COLLATE "C" PRIMARY KEY,
+                external_id TEXT NOT NULL,
+                kept_user_id TEXT COLLATE "C" NOT NULL,
+                moved_at BIGINT NOT NULL
+            )""",
+            """INSERT INTO {schema}.external_id_duplicates
+                (user_id, external_id, kept_user_id, moved_at)
+            SELECT u.id, u.external_id, k.id,
+                (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+            FROM {schema}.users u JOIN {schema}.users k ON k.id = (
+                SELECT o.id FROM {schema}.users o WHERE o.external_id = u.external_id
+                ORDER BY o.created_at, o.id LIMIT 1)
+            WHERE u.external_id IS NOT NULL AND u.id <> k.id""",
+            """UPDATE {schema}.users u SET external_id = NULL, version = u.version + 1,
+                updated_at = d.moved_at
+            FROM {schema}.external_id_duplicates d WHERE d.user_id = u.id""",
+            """INSERT INTO {schema}.changes (kind, user_id, version, created_at)
+            SELECT 'user', u.id, u.version, d.moved_at
+            FROM {schema}.users u JOIN {schema}.external_id_duplicates d ON d.user_id = u.id
+            ORDER BY u.id""",
+            "CREATE UNIQUE INDEX users_external_id ON {schema}.users (external_id)",
+        ),
+        report=_DUPLICATES_REPORT,
+        report_header=_DUPLICATES_HEADER,
+    ),
 ]
 
 
@@ -165,3 +244,22 @@ def pending_migrations(
             "sessionclaims; upgrade sessionclaims (pip install -U sessionclaims) to use it"
         )
     return [migration for migration in migrations if migration.version > current]
+
+
+def announce(messages: Sequence[str]) -> None:
+    """Log the reports of the migrations just committed, as warnings."""
+    for message in messages:
+        logger.warning("%s", message)
+
+
+def report_message(migration: Migration, rows: Sequence[Sequence[object]]) -> str:
+    """What the store logs (as a warning) after applying ``migration`` when its report
+    query returned ``rows``."""
+    shown = "; ".join(
+        f"{user_id} had {external_id!r} (kept by {kept})"
+        for user_id, external_id, kept in rows[:20]
+    )
+    if len(rows) > 20:
+        shown += f"; and {len(rows) - 20} more"
+    header = migration.report_header.format(count=len(rows), rows=shown)
+    return f"schema migration {migration.version} ({migration.description}): {header}"

@@ -11,11 +11,12 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from .._errors import SessionNotFound, UserNotFound
 from ..models import SessionStatus
 from . import _rows as rows
-from ._schema import Migration, pending_migrations
+from ._schema import Migration, announce, pending_migrations, report_message
 from .base import (
     ChangeKind,
     ChangeRecord,
@@ -64,7 +65,9 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def migrate(conn: sqlite3.Connection, migrations: list[Migration], where: str) -> None:
-    """Apply the pending ``migrations`` in one transaction (see ``_schema``)."""
+    """Apply the pending ``migrations`` in one transaction (see ``_schema``), then log
+    what their reports found."""
+    reports: list[str] = []
     with write(conn):
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
@@ -76,10 +79,15 @@ def migrate(conn: sqlite3.Connection, migrations: list[Migration], where: str) -
         for migration in pending_migrations(migrations, int(current), where):
             for statement in migration.statements:
                 conn.execute(statement)
+            if migration.report is not None:
+                found = conn.execute(migration.report).fetchall()
+                if found:
+                    reports.append(report_message(migration, found))
             conn.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                 (migration.version, migration.description, int(time.time() * 1000)),
             )
+    announce(reports)
 
 
 def _append_change(
@@ -109,11 +117,25 @@ def get_user(conn: sqlite3.Connection, user_id: str) -> UserRecord | None:
     return None if row is None else rows.user_from_row(row)
 
 
-def list_users(conn: sqlite3.Connection, limit: int, offset: int) -> tuple[list[UserRecord], int]:
+def _external_id_filter(external_id: str | None) -> tuple[str, tuple[Any, ...]]:
+    return ("", ()) if external_id is None else (" WHERE external_id = ?", (external_id,))
+
+
+def get_user_by_external_id(conn: sqlite3.Connection, external_id: str) -> UserRecord | None:
+    row = conn.execute(_USER + " WHERE external_id = ?", (external_id,)).fetchone()
+    return None if row is None else rows.user_from_row(row)
+
+
+def list_users(
+    conn: sqlite3.Connection, limit: int, offset: int, external_id: str | None
+) -> tuple[list[UserRecord], int]:
+    where, params = _external_id_filter(external_id)
     with snapshot(conn):
-        page = conn.execute(_USER + " ORDER BY created_at, id LIMIT ? OFFSET ?", (limit, offset))
+        page = conn.execute(
+            _USER + where + " ORDER BY created_at, id LIMIT ? OFFSET ?", (*params, limit, offset)
+        )
         users = [rows.user_from_row(row) for row in page]
-        (total,) = conn.execute("SELECT COUNT(*) FROM users").fetchone()
+        (total,) = conn.execute("SELECT COUNT(*) FROM users" + where, params).fetchone()  # noqa: S608
     return users, int(total)
 
 

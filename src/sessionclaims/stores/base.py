@@ -19,7 +19,8 @@ them against every store):
   so an untouched user reads back byte for byte.
 * A store that cannot reach its database raises :class:`~sessionclaims.StoreUnavailable`.
 * Inserting a record whose id (or ``kid``) is already stored raises
-  :class:`DuplicateRecord` and writes nothing.
+  :class:`DuplicateRecord` and writes nothing; inserting a user whose ``external_id``
+  another user has raises :class:`~sessionclaims.ExternalIdTaken` and writes nothing.
 """
 
 from __future__ import annotations
@@ -190,7 +191,12 @@ class Store(Protocol):
     async def get_user(self, user_id: str) -> UserRecord | None:
         """The user, or ``None``."""
 
-    async def list_users(self, *, limit: int, offset: int) -> tuple[list[UserRecord], int]:
+    async def get_user_by_external_id(self, external_id: str) -> UserRecord | None:
+        """The user with this ``external_id`` (exact match), or ``None``."""
+
+    async def list_users(
+        self, *, limit: int, offset: int, external_id: str | None = None
+    ) -> tuple[list[UserRecord], int]:
         """A page of users, oldest first, and the total count."""
 
     async def update_user(

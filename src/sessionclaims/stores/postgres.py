@@ -35,7 +35,7 @@ from psycopg import pq, sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from .._errors import ConfigurationError, StoreUnavailable
+from .._errors import ConfigurationError, ExternalIdTaken, StoreUnavailable
 from ..models import SessionStatus
 from . import _pg_ops as ops
 from . import _rows as rows
@@ -43,7 +43,7 @@ from ._delegating import DelegatingStore
 from ._pg_health import Health
 from ._pg_listen import listen_forever
 from ._pg_ops import Connection, Feed
-from ._schema import POSTGRES_MIGRATIONS, pending_migrations
+from ._schema import POSTGRES_MIGRATIONS, announce, pending_migrations, report_message
 from .base import DuplicateRecord, KeyRecord, SessionRecord, UserMutation, UserRecord
 
 P = ParamSpec("P")
@@ -262,6 +262,7 @@ class PostgresStore(DelegatingStore[Connection]):
     async def _migrate(self) -> None:
         quoted = f'"{self.schema}"'  # the name matched _SCHEMA_NAME: nothing to escape
         conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._kwargs)
+        reports: list[str] = []
         async with conn, conn.transaction():
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(%s)", (_lock_key("migrate", self.schema),)
@@ -286,12 +287,17 @@ class PostgresStore(DelegatingStore[Connection]):
             for migration in pending_migrations(POSTGRES_MIGRATIONS, int(current), self.url):
                 for statement in migration.statements:
                     await conn.execute(statement.format(schema=quoted))
+                if migration.report is not None:
+                    found = await conn.execute(migration.report.format(schema=quoted))
+                    if rows_found := await found.fetchall():
+                        reports.append(report_message(migration, rows_found))
                 await conn.execute(
                     sql.SQL(
                         "INSERT INTO {}.schema_migrations (version, description) VALUES (%s, %s)"
                     ).format(sql.Identifier(self.schema)),
                     (migration.version, migration.description),
                 )
+        announce(reports)
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Connection]:
@@ -303,6 +309,8 @@ class PostgresStore(DelegatingStore[Connection]):
         try:
             yield conn
         except psycopg.errors.UniqueViolation as exc:
+            if exc.diag.constraint_name == "users_external_id":
+                raise ExternalIdTaken from exc
             detail = exc.diag.message_detail or str(exc)
             raise DuplicateRecord(f"already stored in {exc.diag.table_name}: {detail}") from exc
         except psycopg.OperationalError as exc:

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .._errors import ConfigurationError, StoreUnavailable
+from .._errors import ConfigurationError, ExternalIdTaken, StoreUnavailable
 from ..models import SessionStatus
 from . import _rows as rows
 from . import _sqlite_ops as ops
@@ -177,6 +177,8 @@ class SQLiteStore(DelegatingStore[sqlite3.Connection]):
             if code is None:
                 raise
             if isinstance(exc, sqlite3.IntegrityError) and code in _DUPLICATE:
+                if str(exc).endswith("users.external_id"):
+                    raise ExternalIdTaken from exc
                 raise DuplicateRecord(f"already stored ({exc})") from exc
             if code & 0xFF == sqlite3.SQLITE_NOTADB:
                 raise ConfigurationError(f"{self.path} is not an SQLite database") from exc
