@@ -888,3 +888,17 @@ def test_demo_real(tmp_path: Path) -> None:
     assert "sessionclaims demo" in response.text
     assert f"Open http://127.0.0.1:{port} in your browser" in out
     assert (tmp_path / "sessionclaims-demo.db").exists()
+
+
+def test_users_found_by_external_id(cli: Run) -> None:
+    user_id = create_user(cli, "--external-id", "auth0|42")
+    got = cli("--json", "users", "get", "--external-id", "auth0|42")
+    assert got.code == 0, got.err
+    assert got.json["id"] == user_id
+    listed = cli("--json", "users", "list", "--external-id", "auth0|42")
+    assert [u["id"] for u in listed.json["data"]] == [user_id]
+    assert cli("--json", "users", "list", "--external-id", "auth0|4").json["total_count"] == 0
+    assert_error(cli("users", "get", "--external-id", "nobody"), "external_id 'nobody'")
+    assert_error(cli("users", "create", "--external-id", "auth0|42"), "external_id")
+    assert cli("users", "get").code == 2  # USER_ID or --external-id
+    assert cli("users", "get", user_id, "--external-id", "auth0|42").code == 2

@@ -141,8 +141,11 @@ def _users(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--external-id", metavar="ID", help="your own id for the user")
     _metadata_options(p)
     p = b.command(users, "get", res.users_get, "show a user with all three metadata tiers")
-    p.add_argument("user_id", metavar="USER_ID")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("user_id", metavar="USER_ID", nargs="?", help="the user's id")
+    which.add_argument("--external-id", metavar="ID", help="find the user by your own id")
     p = b.command(users, "list", res.users_list, "list users, oldest first")
+    p.add_argument("--external-id", metavar="ID", help="only the user with this id of yours")
     _paging(p)
     p = b.command(
         users,

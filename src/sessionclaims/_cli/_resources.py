@@ -87,9 +87,11 @@ def users_create(args: argparse.Namespace, out: Output) -> int:
 
 
 def users_get(args: argparse.Namespace, out: Output) -> int:
-    """``users get USER_ID``"""
+    """``users get USER_ID`` or ``users get --external-id ID``"""
 
     async def action(backend: Backend) -> User:
+        if args.external_id is not None:
+            return await backend.users.get_user_by_external_id(args.external_id)
         return await backend.users.get_user(args.user_id)
 
     out.user(run(args, action))
@@ -97,10 +99,12 @@ def users_get(args: argparse.Namespace, out: Output) -> int:
 
 
 def users_list(args: argparse.Namespace, out: Output) -> int:
-    """``users list [--limit N] [--offset N]``"""
+    """``users list [--external-id ID] [--limit N] [--offset N]``"""
 
     async def action(backend: Backend) -> Page[User]:
-        return await backend.users.list_users(limit=args.limit, offset=args.offset)
+        return await backend.users.list_users(
+            limit=args.limit, offset=args.offset, external_id=args.external_id
+        )
 
     page = run(args, action)
 
