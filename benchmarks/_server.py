@@ -4,6 +4,8 @@
     python -m benchmarks._server --app full --database-url sqlite:////tmp/x.db \\
         --issuer https://auth.example.com --origin https://app.example.com \\
         [--template JSON] [--token-lifetime SECONDS] [--create-session]
+    python -m benchmarks._server --app auth --database-url ... --secret-key SK --feed-key FK
+    python -m benchmarks._server --app service --auth-url http://127.0.0.1:PORT --feed-key FK
 
 One uvicorn worker on 127.0.0.1, on an ephemeral port. Once the app has started (the
 backend open and following the change log, in ``full`` mode) it prints one line,
@@ -11,6 +13,11 @@ backend open and following the change log, in ``full`` mode) it prints one line,
 ``ok`` (P5's load), ``GET /claims`` answers the request's auth as JSON (P4's polls).
 With ``--create-session`` it creates a user (``role: admin``) and a session first, and
 the token on the READY line is that session's.
+
+P8's two apps: ``auth`` mounts ``backend.api`` at ``/auth`` (secret key and feed key
+set); ``service`` is a verify-only service following that auth app's change stream, with
+``GET /claims`` and ``GET /stats`` (the stream's ``live`` and ``lag``, and every network
+call its middleware made).
 
 It imports nothing from ``benchmarks.scenarios`` (that would import every peer).
 """
@@ -30,7 +37,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 __all__ = ["ROUTES", "build_app", "main"]
 
@@ -52,9 +60,71 @@ ROUTES = [Route("/", _hello), Route("/claims", _claims)]
 """``GET /`` answers ``ok``; ``GET /claims`` answers the request's auth as JSON."""
 
 
-def build_app(args: argparse.Namespace, port: int) -> Starlette:
+def _ready_lifespan(port: int) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        print(f"READY {port} -", flush=True)
+        yield
+
+    return lifespan
+
+
+def _auth_app(args: argparse.Namespace, port: int) -> Starlette:
+    from sessionclaims import Backend
+
+    backend = Backend(
+        args.database_url,
+        issuer=args.issuer,
+        secret_key=args.secret_key,
+        feed_keys=[args.feed_key],
+        session_template=json.loads(args.template),
+        authorized_parties=[args.origin],
+        token_lifetime=args.token_lifetime,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with backend:
+            print(f"READY {port} -", flush=True)
+            yield
+
+    return Starlette(routes=[Mount("/auth", app=backend.api)], lifespan=lifespan)
+
+
+def _service_app(args: argparse.Namespace, port: int) -> ASGIApp:
+    from sessionclaims import SessionClaimsMiddleware
+
+    async def stats(request: Request) -> JSONResponse:
+        stream = middleware.change_stream
+        assert stream is not None
+        return JSONResponse(
+            {
+                "live": stream.live,
+                "lag": stream.lag,
+                "events_applied": stream.events_applied,
+                "network_calls": middleware.network_calls,
+            }
+        )
+
+    inner = Starlette(routes=[*ROUTES, Route("/stats", stats)], lifespan=_ready_lifespan(port))
+    middleware = SessionClaimsMiddleware(
+        inner,
+        jwks_url=f"{args.auth_url}/auth/.well-known/jwks.json",
+        issuer=args.issuer,
+        authorized_parties=[args.origin],
+        changes_url=f"{args.auth_url}/auth/v1/changes",
+        feed_key=args.feed_key,
+    )
+    return middleware
+
+
+def build_app(args: argparse.Namespace, port: int) -> ASGIApp:
     """The app of this worker; prints the READY line from its lifespan."""
     routes = list(ROUTES)
+    if args.app == "auth":
+        return _auth_app(args, port)
+    if args.app == "service":
+        return _service_app(args, port)
     if args.app == "bare":
 
         @contextlib.asynccontextmanager
@@ -96,13 +166,16 @@ def build_app(args: argparse.Namespace, port: int) -> Starlette:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks._server")
-    parser.add_argument("--app", choices=("bare", "full"), required=True)
+    parser.add_argument("--app", choices=("bare", "full", "auth", "service"), required=True)
     parser.add_argument("--database-url", default="sqlite://")
     parser.add_argument("--issuer", default="https://auth.example.com")
     parser.add_argument("--origin", default="https://app.example.com")
     parser.add_argument("--template", default='{"role": "{{user.public_metadata.role}}"}')
     parser.add_argument("--token-lifetime", type=int, default=60)
     parser.add_argument("--create-session", action="store_true")
+    parser.add_argument("--secret-key")
+    parser.add_argument("--feed-key")
+    parser.add_argument("--auth-url")
     return parser
 
 
@@ -121,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "access_log": False,
         "lifespan": "on",
         "workers": 1,
+        "timeout_graceful_shutdown": 1,  # P8's event streams never end by themselves
     }
     server = uvicorn.Server(uvicorn.Config(build_app(args, port), **config))
     try:

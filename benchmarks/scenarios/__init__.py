@@ -17,6 +17,7 @@ from .p4_freshness import SCENARIO as P4_FRESHNESS
 from .p5_http_load import SCENARIO as P5_HTTP_LOAD
 from .p6_scale import SCENARIO as P6_SCALE
 from .p7_store_calls import SCENARIO as P7_STORE_CALLS
+from .p8_services import SCENARIO as P8_SERVICES
 from .p9_org_fanout import SCENARIO as P9_ORG_FANOUT
 from .p10_outage import SCENARIO as P10_OUTAGE
 from .template_render import SCENARIO as TEMPLATE_RENDER
@@ -31,6 +32,7 @@ SCENARIOS: list[Scenario] = [
     P5_HTTP_LOAD,
     P6_SCALE,
     P7_STORE_CALLS,
+    P8_SERVICES,
     P9_ORG_FANOUT,
     P10_OUTAGE,
     CACHE_MEMORY,
