@@ -22,7 +22,7 @@ from .._json import dumps_compact
 from ..keys import SigningKey
 from ..models import Session, User
 from ..stores.base import SessionRecord, UserRecord
-from ..templates import CompiledTemplate, NamedTemplate
+from ..templates import CompiledTemplate, NamedTemplate, OrganizationValues
 from ..tokens import SignedToken, sign_token
 
 __all__ = [
@@ -52,15 +52,7 @@ _PLACEHOLDER_SESSION = Session(
 )
 
 
-class _VersionedOrganization(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def slug(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def public_metadata(self) -> Mapping[str, Any]: ...
+class _VersionedOrganization(OrganizationValues, Protocol):
     @property
     def version(self) -> int: ...
 
