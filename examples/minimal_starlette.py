@@ -1,5 +1,8 @@
 """Session claims in a Starlette app: run ``uvicorn minimal_starlette:app``."""
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -21,7 +24,14 @@ async def dashboard(request: Request) -> JSONResponse:
     return JSONResponse({"signed_in": request.auth.is_signed_in, "role": role})
 
 
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async with backend:  # opens the store at start-up: a bad database URL stops the app here
+        yield
+
+
 app = Starlette(
     routes=[Route("/dashboard", dashboard), Mount("/auth", app=backend.api)],
     middleware=[Middleware(SessionClaimsMiddleware, backend=backend)],
+    lifespan=lifespan,
 )

@@ -4,7 +4,8 @@ that builds a backend and THE one that builds an app, a store-call counter, HTTP
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +156,27 @@ def bearer(token: str) -> dict[str, str]:
 def cookie_header(cookies: dict[str, str]) -> dict[str, str]:
     """A raw Cookie header (so the test client's cookie jar plays no part)."""
     return {"Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    """Run an ASGI app's lifespan as a server does: startup on enter, shutdown on exit.
+
+    A failed startup raises the app's own exception (Starlette re-raises it after sending
+    ``lifespan.startup.failed``), so ``pytest.raises(StoreUnavailable)`` can catch it."""
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    task = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, outbox.put)
+    )
+    await inbox.put({"type": "lifespan.startup"})
+    started = (await outbox.get())["type"]
+    if started != "lifespan.startup.complete":
+        await task  # raises what the startup raised
+        raise AssertionError(f"lifespan startup answered {started} without an exception")
+    try:
+        yield
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        assert (await outbox.get())["type"] == "lifespan.shutdown.complete"
+        await task

@@ -4,14 +4,12 @@ SQLite file. The cURL page is parsed and every call replayed against ``backend.a
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import itertools
 import json
 import re
 import shlex
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -21,11 +19,10 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 import pytest
-from starlette.applications import Starlette
 
 from sessionclaims import Backend
 
-from .helpers import FakeClock
+from .helpers import FakeClock, lifespan
 from .servers import running_server
 
 pytestmark = pytest.mark.anyio
@@ -87,34 +84,32 @@ async def new_person(http: httpx.AsyncClient, prefix: str, **public: Any) -> tup
 # -- minimal_starlette.py ----------------------------------------------------------------
 async def test_minimal_starlette_reads_the_role_from_the_token(example_env: Path) -> None:
     example = load_example("minimal_starlette.py")
-    try:
-        async with client(example.app) as http:
-            user_id, token = await new_person(http, "/auth", role="member")
-            answer = await http.get("/dashboard", headers=bearer(token))
-            assert answer.json() == {"signed_in": True, "role": "member"}
+    async with lifespan(example.app), client(example.app) as http:
+        user_id, token = await new_person(http, "/auth", role="member")
+        answer = await http.get("/dashboard", headers=bearer(token))
+        assert answer.json() == {"signed_in": True, "role": "member"}
 
-            answer = await http.patch(
-                f"/auth/v1/users/{user_id}/metadata",
-                headers=bearer(SECRET),
-                json={"public_metadata": {"role": "admin"}},
-            )
-            assert answer.status_code == 200, answer.text
-            # The same token again: the middleware reissues it on this very request.
-            answer = await http.get("/dashboard", headers=bearer(token))
-            assert answer.json() == {"signed_in": True, "role": "admin"}
-            assert answer.headers["x-session-token"] != token
+        answer = await http.patch(
+            f"/auth/v1/users/{user_id}/metadata",
+            headers=bearer(SECRET),
+            json={"public_metadata": {"role": "admin"}},
+        )
+        assert answer.status_code == 200, answer.text
+        # The same token again: the middleware reissues it on this very request.
+        answer = await http.get("/dashboard", headers=bearer(token))
+        assert answer.json() == {"signed_in": True, "role": "admin"}
+        assert answer.headers["x-session-token"] != token
 
-            answer = await http.get("/dashboard")
-            assert answer.json() == {"signed_in": False, "role": None}
-    finally:
-        await example.backend.aclose()
+        answer = await http.get("/dashboard")
+        assert answer.json() == {"signed_in": False, "role": None}
+    assert not example.backend.is_open  # the lifespan's shutdown closed the store
     assert (example_env / "auth.db").exists()
 
 
 def test_minimal_starlette_stays_minimal() -> None:
-    """It is the README's 20-line example."""
+    """It is the README's 30-line example (tests/test_docs.py checks the README shows it)."""
     lines = (EXAMPLES / "minimal_starlette.py").read_text(encoding="utf-8").splitlines()
-    assert len([line for line in lines if line.strip()]) <= 25
+    assert len([line for line in lines if line.strip()]) <= 30
 
 
 # -- fastapi_app.py ----------------------------------------------------------------------
@@ -150,18 +145,10 @@ async def test_fastapi_example_dependencies(example_env: Path) -> None:
 
 
 # -- verify_only_service.py --------------------------------------------------------------
-@contextlib.asynccontextmanager
-async def _closing(backend: Backend, app: Starlette) -> AsyncIterator[None]:
-    async with backend:
-        yield
-
-
 async def test_verify_only_service_trusts_a_real_auth_servers_jwks(
     example_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    auth_server = load_example("minimal_starlette.py")
-    # The test closes the auth server's store when uvicorn shuts down.
-    auth_server.app.router.lifespan_context = lambda app: _closing(auth_server.backend, app)
+    auth_server = load_example("minimal_starlette.py")  # its lifespan opens and closes the store
     with running_server(auth_server.app, lifespan="on") as base:
         monkeypatch.setenv("SESSIONCLAIMS_JWKS_URL", f"{base}/auth/.well-known/jwks.json")
         monkeypatch.setenv("SESSIONCLAIMS_ISSUER", LOCAL)  # the auth server's issuer string
@@ -199,26 +186,6 @@ async def test_verify_only_service_trusts_a_real_auth_servers_jwks(
 
 
 # -- verify_only_stream_service.py -------------------------------------------------------
-@contextlib.asynccontextmanager
-async def _lifespan_of(app: Any) -> AsyncIterator[None]:
-    """Run an ASGI app's lifespan (startup on enter, shutdown on exit)."""
-    import asyncio
-
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    task = asyncio.create_task(
-        app({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, outbox.put)
-    )
-    await inbox.put({"type": "lifespan.startup"})
-    assert (await outbox.get())["type"] == "lifespan.startup.complete"
-    try:
-        yield
-    finally:
-        await inbox.put({"type": "lifespan.shutdown"})
-        assert (await outbox.get())["type"] == "lifespan.shutdown.complete"
-        await task
-
-
 async def test_stream_service_sees_a_role_change_and_a_revocation_on_its_next_request(
     example_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -226,7 +193,6 @@ async def test_stream_service_sees_a_role_change_and_a_revocation_on_its_next_re
 
     monkeypatch.setenv("SESSIONCLAIMS_FEED_KEYS", "fk_dev_feed")
     auth_server = load_example("minimal_starlette.py")
-    auth_server.app.router.lifespan_context = lambda app: _closing(auth_server.backend, app)
     with running_server(auth_server.app, lifespan="on") as base:
         monkeypatch.setenv("SESSIONCLAIMS_JWKS_URL", f"{base}/auth/.well-known/jwks.json")
         monkeypatch.setenv("SESSIONCLAIMS_CHANGES_URL", f"{base}/auth/v1/changes")
@@ -236,7 +202,7 @@ async def test_stream_service_sees_a_role_change_and_a_revocation_on_its_next_re
         async with httpx.AsyncClient(base_url=base) as auth_http:
             user_id, token = await new_person(auth_http, "/auth")
             stream = service.app.change_stream
-            async with _lifespan_of(service.app), client(service.app) as http:
+            async with lifespan(service.app), client(service.app) as http:
                 for _ in range(1000):  # wait for the stream to be live (start-up)
                     if (await http.get("/healthz")).status_code == 200:
                         break
