@@ -39,6 +39,7 @@ LAYERS: dict[str, frozenset[str]] = {
             "_credentials",
             "cookies",
             "reasons",
+            "roles",
         }
     ),
     "stores": frozenset({"stores"}),

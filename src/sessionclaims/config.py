@@ -29,7 +29,12 @@ freshness_size            SESSIONCLAIMS_FRESHNESS_SIZE     100000
 cache_size                SESSIONCLAIMS_CACHE_SIZE         10000
 feed_keys                 SESSIONCLAIMS_FEED_KEYS          none (comma-separated in the env)
 changes_keepalive         SESSIONCLAIMS_CHANGES_KEEPALIVE  10 s (at most 15)
+roles                     SESSIONCLAIMS_ROLES (JSON)       ``org:admin``, ``org:member``
 ========================  ===============================  ==============================
+
+``roles`` maps each organization role to its permissions (:class:`~sessionclaims.roles.Roles`);
+in TOML it is a ``[roles]`` table (``[sessionclaims.roles]`` when the settings sit under
+``[sessionclaims]``) whose keys are quoted: ``"org:admin" = ["org:invoices:write"]``.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigurationError
+from .roles import Roles
 
 __all__ = ["Settings", "resolve_settings"]
 
@@ -74,6 +80,7 @@ class Settings:
     cache_size: int = 10_000
     feed_keys: tuple[str, ...] = ()
     changes_keepalive: float = 10.0
+    roles: Roles = field(default_factory=Roles)
 
     def __repr__(self) -> str:
         shown = {
@@ -103,7 +110,7 @@ _INTS = frozenset(
     }
 )
 _POSITIVE = _INTS - {"clock_skew", "max_token_lifetime"}
-_JSON = frozenset({"session_template", "templates"})
+_JSON = frozenset({"session_template", "templates", "roles"})
 _NAMES = frozenset(f.name for f in fields(Settings))
 
 
@@ -135,6 +142,12 @@ def _from_toml(path: Path) -> dict[str, Any]:
     table = data.get("sessionclaims", data)
     if not isinstance(table, dict):
         raise ConfigurationError(f"[sessionclaims] in {str(path)!r} must be a table")
+    if table is not data and "roles" in data:  # [roles] next to [sessionclaims]
+        if "roles" in table:
+            raise ConfigurationError(
+                f"{str(path)!r} has both [roles] and [sessionclaims.roles]; keep one"
+            )
+        table = {**table, "roles": data["roles"]}
     unknown = sorted(set(table) - _NAMES)
     if unknown:
         raise ConfigurationError(
@@ -203,6 +216,8 @@ def _coerce(name: str, value: Any) -> Any:
                     f"an origin has no trailing slash: use {party.rstrip('/')!r}"
                 )
         return parties
+    if name == "roles":
+        return value if isinstance(value, Roles) else Roles(value)
     if name in _JSON:
         if not isinstance(value, Mapping):
             raise ConfigurationError(f"{name} must be a JSON object / dict, got {value!r}")

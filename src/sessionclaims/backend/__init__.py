@@ -26,6 +26,7 @@ from ..freshness import Freshness
 from ..keys import ALGORITHMS
 from ..metadata import MetadataLimits
 from ..models import NewSession
+from ..roles import Roles
 from ..stores import open_store
 from ..stores.base import ChangeListener, Store
 from ..templates import compile_template, load_named_template
@@ -78,6 +79,8 @@ class Backend:
                 f"got {s.signing_algorithm!r} (HMAC is never used for session tokens)"
             )
         self.clock: Callable[[], float] = clock or time.time
+        self.roles: Roles = s.roles
+        """Organization roles and their permissions (the ``roles`` setting)."""
         self.session_template = compile_template(s.session_template, name="session")
         for name in s.templates:
             if not TEMPLATE_NAME.fullmatch(name):
