@@ -107,6 +107,56 @@ def test_events_feed_the_freshness_map() -> None:
     assert freshness.check("user_d", "sess_d", 1, int(now) + 1) == FRESH
 
 
+def test_organization_events_feed_the_per_organization_maps() -> None:
+    now = time.time()
+    at = int(now * 1000)
+    freshness = Freshness(horizon=600)
+    stream = stream_with(freshness)
+    iat = int(now) - 5
+
+    def event(data: str) -> None:
+        stream._apply(ServerSentEvent("token-claims-change", data, "1"))
+
+    def check(user_id: str, org_id: str, org_ver: int, mem_ver: int) -> int:
+        return freshness.check(user_id, "sess_x", 1, iat, org_id, org_ver, mem_ver)
+
+    # an organization's change: every member's older tokens of it, nobody else's
+    event(f'{{"user_id": null, "organization_id": "org_a", "version": 4, "at": {at}}}')
+    assert check("user_a", "org_a", 3, 1) == STALE
+    assert check("user_b", "org_a", 3, 7) == STALE
+    assert check("user_a", "org_a", 4, 1) == FRESH
+    assert check("user_a", "org_b", 3, 1) == FRESH
+    assert freshness.check("user_a", "sess_x", 1, iat) == FRESH  # no active organization
+    # a membership's change: that person's tokens of that organization only
+    event(f'{{"user_id": "user_a", "organization_id": "org_b", "version": 2, "at": {at}}}')
+    assert check("user_a", "org_b", 1, 1) == STALE
+    assert check("user_a", "org_b", 1, 2) == FRESH
+    assert check("user_b", "org_b", 1, 1) == FRESH
+    assert freshness.known_version("user_a") is None  # not taken for the user's version
+    # deletions: stale whatever the versions, never revoked (the session lives on)
+    event(
+        f'{{"user_id": null, "organization_id": "org_c", "version": null, "deleted": true, '
+        f'"at": {at}}}'
+    )
+    assert check("user_a", "org_c", 99, 99) == STALE
+    event(
+        f'{{"user_id": "user_a", "organization_id": "org_d", "version": null, '
+        f'"deleted": true, "at": {at}}}'
+    )
+    assert check("user_a", "org_d", 99, 99) == STALE
+    assert check("user_b", "org_d", 1, 1) == FRESH
+    assert stream.events_applied == 4
+    for hostile in (
+        f'{{"user_id": null, "organization_id": 5, "version": 1, "at": {at}}}',
+        f'{{"user_id": 5, "organization_id": "org_e", "version": 1, "at": {at}}}',
+        f'{{"user_id": null, "organization_id": "org_e", "version": "1", "at": {at}}}',
+        f'{{"user_id": null, "organization_id": "org_e", "version": true, "at": {at}}}',
+    ):
+        event(hostile)
+    assert stream.events_applied == 4
+    assert check("user_a", "org_e", 1, 1) == FRESH
+
+
 async def test_keys_changed_calls_back_at_once() -> None:
     called = asyncio.Event()
 

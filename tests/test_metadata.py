@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from sessionclaims._errors import ConfigurationError, MetadataError
 from sessionclaims.metadata import (
     ALIASES,
+    ORGANIZATION_TIERS,
     TIERS,
     MetadataLimits,
     apply_metadata,
@@ -102,6 +103,39 @@ def test_canonical_and_alias_together_is_ambiguous(canonical: str, alias: str) -
     assert canonical in excinfo.value.message
     assert alias in excinfo.value.message
     assert excinfo.value.meta == {"param": alias}
+
+
+@pytest.mark.parametrize("name", ["unsafe_metadata", "untrusted_metadata"])
+def test_organization_tiers_refuse_the_unsafe_tier_by_name(name: str) -> None:
+    with pytest.raises(MetadataError) as excinfo:
+        canonical_tiers({"public_metadata": {}, name: {}}, tiers=ORGANIZATION_TIERS)
+    assert _error(excinfo) == ("unknown_field", name, 422)
+    assert "public_metadata (alias trusted_metadata), private_metadata" in excinfo.value.message
+
+
+def test_organization_tiers_take_the_trusted_alias() -> None:
+    fields = {"trusted_metadata": {"plan": "pro"}, "private_metadata": {"crm": 7}, "name": "x"}
+    assert canonical_tiers(fields, tiers=ORGANIZATION_TIERS) == {
+        "public_metadata": {"plan": "pro"},
+        "private_metadata": {"crm": 7},
+    }
+
+
+def test_apply_metadata_over_organization_tiers_returns_just_those() -> None:
+    current = {"public_metadata": {"a": 1}, "private_metadata": {"b": 2}}
+    result = apply_metadata(
+        current,
+        {"public_metadata": {"c": 3}},
+        mode="merge",
+        limits=DEFAULT,
+        tiers=ORGANIZATION_TIERS,
+    )
+    assert result == {"public_metadata": {"a": 1, "c": 3}, "private_metadata": {"b": 2}}
+    with pytest.raises(MetadataError) as excinfo:
+        apply_metadata(
+            current, {"unsafe_metadata": {}}, mode="merge", limits=DEFAULT, tiers=ORGANIZATION_TIERS
+        )
+    assert _error(excinfo)[0] == "invalid_metadata"
 
 
 def test_private_metadata_has_no_alias() -> None:

@@ -38,6 +38,12 @@ feed's reads (1000 changes each), so a subscriber that keeps reading is never dr
 for a burst. Frames are shared between subscribers; each queued one costs a slot."""
 
 
+_DELETIONS = frozenset({"organization_deleted", "membership_deleted"})
+"""Change kinds sent as ``token-claims-change`` with ``"deleted": true``: the
+organization (or the membership) is gone, so every token naming it is stale; the session
+lives on (it is not a ``session-revoked``)."""
+
+
 def frame(event: str, data: dict[str, Any], seq: int | None = None) -> bytes:
     """One SSE event: ``id:`` (when given), ``event:`` and one ``data:`` line."""
     head = f"id: {seq}\n" if seq is not None else ""
@@ -56,13 +62,15 @@ def event_frame(change: ChangeRecord) -> bytes | None:
         data = {"session_id": change.session_id, "user_id": change.user_id, "at": at}
         return frame("session-revoked", data, change.seq)
     if kind == "user" or organization_id is not None:
-        data = {
+        claims_change: dict[str, Any] = {
             "user_id": change.user_id,
             "organization_id": organization_id,
             "version": change.version,
             "at": at,
         }
-        return frame("token-claims-change", data, change.seq)
+        if kind in _DELETIONS:
+            claims_change["deleted"] = True
+        return frame("token-claims-change", claims_change, change.seq)
     logger.debug("change %d of kind %r has no stream event", change.seq, kind)
     return None
 

@@ -5,7 +5,10 @@ its Server-Sent Events (the WHATWG rules: ``id``, ``event``, multi-line ``data``
 comments, any line ending) and feeds a :class:`~sessionclaims.freshness.Freshness` map,
 the same one full mode keeps:
 
-* ``token-claims-change`` → the user's tokens with an older ``ver`` are stale;
+* ``token-claims-change`` → the user's tokens with an older ``ver`` are stale; with an
+  ``organization_id``, that organization's tokens with an older ``org_ver`` (or, with a
+  ``user_id`` too, that person's tokens of it with an older ``mem_ver``) — and when it
+  was deleted, every such token;
 * ``session-revoked`` → the session's tokens (or, without a session, the user's) are
   revoked;
 * ``keys-changed`` → ``on_keys_changed`` (the middleware refetches the JWKS at once);
@@ -254,12 +257,7 @@ class ChangeStream:
         freshness = self.freshness
         kind = event.event
         if kind == "token-claims-change":
-            user_id, version = data.get("user_id"), data.get("version")
-            if isinstance(user_id, str) and isinstance(version, int) and _is_int(version):
-                freshness.user_changed(user_id, version, when)
-            elif data.get("organization_id") is not None:
-                freshness.stale_before(when)  # no per-organization view here: be safe
-            else:
+            if not _claims_change(freshness, data, when):
                 return
         elif kind == "session-revoked":
             session_id, user_id = data.get("session_id"), data.get("user_id")
@@ -284,6 +282,36 @@ class ChangeStream:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _claims_change(freshness: Freshness, data: dict[str, Any], when: float) -> bool:
+    """Apply one ``token-claims-change``; False when its data is not one we know.
+
+    With an ``organization_id`` it concerns that organization (no ``user_id``) or one
+    person's membership in it; ``"deleted": true`` (and ``version`` null) says it is
+    gone. Without one, it is a user's new version."""
+    user_id, version = data.get("user_id"), data.get("version")
+    org_id = data.get("organization_id")
+    if org_id is None:
+        if isinstance(user_id, str) and isinstance(version, int) and _is_int(version):
+            freshness.user_changed(user_id, version, when)
+            return True
+        return False
+    if not isinstance(org_id, str) or not (user_id is None or isinstance(user_id, str)):
+        return False
+    if data.get("deleted") is True or version is None:
+        if user_id is None:
+            freshness.organization_deleted(org_id, when)
+        else:
+            freshness.membership_deleted(org_id, user_id, when)
+    elif isinstance(version, int) and _is_int(version):
+        if user_id is None:
+            freshness.organization_changed(org_id, version, when)
+        else:
+            freshness.membership_changed(org_id, user_id, version, when)
+    else:
+        return False
+    return True
 
 
 class _Refused(Exception):

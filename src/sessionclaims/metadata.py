@@ -40,6 +40,7 @@ from ._json import dumps_compact
 __all__ = [
     "ALIASES",
     "FRONTEND_FORBIDDEN",
+    "ORGANIZATION_TIERS",
     "TIERS",
     "MetadataLimits",
     "apply_metadata",
@@ -50,7 +51,11 @@ __all__ = [
 ]
 
 TIERS: tuple[str, ...] = ("public_metadata", "private_metadata", "unsafe_metadata")
-"""The canonical tier names, in the order they are reported."""
+"""The canonical tier names of a user, in the order they are reported."""
+
+ORGANIZATION_TIERS: tuple[str, ...] = ("public_metadata", "private_metadata")
+"""The tiers of an organization and of a membership: no ``unsafe_metadata`` (nobody but
+the backend writes them)."""
 
 ALIASES: Mapping[str, str] = MappingProxyType(
     {"trusted_metadata": "public_metadata", "untrusted_metadata": "unsafe_metadata"}
@@ -99,18 +104,33 @@ class MetadataLimits:
                 )
 
 
-def canonical_tiers(fields: Mapping[str, Any]) -> dict[str, Any]:
+def canonical_tiers(fields: Mapping[str, Any], *, tiers: tuple[str, ...] = TIERS) -> dict[str, Any]:
     """Pick the metadata tiers out of a request body or keyword arguments.
 
     Returns ``{canonical tier name: value}`` for every tier present under its canonical
     name or its alias, in :data:`TIERS` order. Other keys are ignored: the caller decides
     about them. Values are returned as given, unchecked.
 
+    ``tiers`` are the tiers the object has (:data:`ORGANIZATION_TIERS` for organizations
+    and memberships): a user tier it lacks, under either spelling, is a
+    :class:`MetadataError` ``unknown_field`` (``param`` = the name sent).
+
     Raises :class:`MetadataError` ``ambiguous_field`` (``param`` = the alias) when a tier
     is present under both spellings.
     """
-    tiers: dict[str, Any] = {}
     for tier in TIERS:
+        if tier in tiers:
+            continue
+        for name in (tier, _ALIAS_OF.get(tier)):
+            if name is not None and name in fields:
+                raise MetadataError(
+                    "unknown_field",
+                    f"{name} is not a tier here; the tiers are "
+                    + ", ".join(_spelled(t) for t in tiers),
+                    param=name,
+                )
+    found: dict[str, Any] = {}
+    for tier in tiers:
         alias = _ALIAS_OF.get(tier)
         if tier in fields:
             if alias is not None and alias in fields:
@@ -119,10 +139,15 @@ def canonical_tiers(fields: Mapping[str, Any]) -> dict[str, Any]:
                     f"{tier} and its alias {alias} were both sent; send one of them",
                     param=alias,
                 )
-            tiers[tier] = fields[tier]
+            found[tier] = fields[tier]
         elif alias is not None and alias in fields:
-            tiers[tier] = fields[alias]
-    return tiers
+            found[tier] = fields[alias]
+    return found
+
+
+def _spelled(tier: str) -> str:
+    alias = _ALIAS_OF.get(tier)
+    return f"{tier} (alias {alias})" if alias else tier
 
 
 def merge_tier(stored: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
@@ -268,8 +293,10 @@ def apply_metadata(
     *,
     mode: Literal["merge", "replace"],
     limits: MetadataLimits,
+    tiers: tuple[str, ...] = TIERS,
 ) -> dict[str, dict[str, Any]]:
-    """Apply a metadata write to a user's stored tiers; return all three new tiers.
+    """Apply a metadata write to the stored ``tiers`` (a user's three by default, or
+    :data:`ORGANIZATION_TIERS`); return every one of them, new.
 
     ``current`` maps each canonical tier to its stored object (a missing tier counts as
     ``{}``). ``changes`` maps canonical tiers to the value sent (pass request fields
@@ -289,11 +316,11 @@ def apply_metadata(
     if mode not in ("merge", "replace"):
         raise ValueError(f"mode must be 'merge' or 'replace', not {mode!r}")
     for name in changes:
-        if name not in TIERS:
+        if name not in tiers:
             raise _invalid(
-                str(name), f"{name!r} is not a metadata tier; expected one of {', '.join(TIERS)}"
+                str(name), f"{name!r} is not a metadata tier; expected one of {', '.join(tiers)}"
             )
-    result: dict[str, dict[str, Any]] = {tier: dict(current.get(tier) or {}) for tier in TIERS}
+    result: dict[str, dict[str, Any]] = {tier: dict(current.get(tier) or {}) for tier in tiers}
     for name, patch in changes.items():
         if not isinstance(patch, Mapping):
             kind = "null" if patch is None else type(patch).__name__

@@ -15,6 +15,7 @@ import base64
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from .._errors import MetadataError, TemplateNotFound
@@ -50,6 +51,26 @@ _PLACEHOLDER_SESSION = Session(
     expire_at=0,
     last_active_at=0,
 )
+
+
+_BARE_USER = UserRecord(
+    id="user_" + "0" * 26,
+    external_id=None,
+    created_at=0,
+    updated_at=0,
+    public_metadata={},
+    private_metadata={},
+    unsafe_metadata={},
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _BareMembership:
+    """A membership with nothing in it (what :meth:`Issuer.member_share` subtracts)."""
+
+    role: str = ""
+    public_metadata: Mapping[str, Any] = MappingProxyType({})
+    version: int = 1
 
 
 class _VersionedOrganization(OrganizationValues, Protocol):
@@ -227,8 +248,15 @@ class Issuer:
         """:meth:`sign_session`, returning only the token."""
         return self.sign_session(user, session, lifetime=lifetime, active=active).token
 
-    def named_token(self, name: str, user: UserRecord, session: SessionRecord) -> str:
-        """A token from the named template ``name`` (its own lifetime, skew and ``aud``)."""
+    def named_token(
+        self,
+        name: str,
+        user: UserRecord,
+        session: SessionRecord,
+        active: ActiveOrganization | None = None,
+    ) -> str:
+        """A token from the named template ``name`` (its own lifetime, skew and ``aud``);
+        its ``org.*`` and ``membership.*`` fields read ``active``."""
         template = self.named_templates.get(name)
         if template is None:
             raise TemplateNotFound(name)
@@ -237,7 +265,12 @@ class Issuer:
         claims = self._standard_claims(user, session, now, template.clock_skew, exp)
         if template.aud is not None:
             claims["aud"] = template.aud
-        claims.update(template.template.render(user.to_user(), session.to_session(now * 1000)))
+        organization = active.organization if active is not None else None
+        claims.update(
+            template.template.render(
+                user.to_user(), session.to_session(now * 1000), organization, active
+            )
+        )
         return self._sign(claims).token
 
     # -- budget -------------------------------------------------------------------------
@@ -245,6 +278,15 @@ class Issuer:
         """Encoded size of this user's session token (with ``active`` its active
         organization), for the longest allowed origin."""
         signer = self._signer()
+        header = {"alg": signer.alg, "kid": signer.kid, "typ": "JWT"}
+        header_len = _b64len(len(dumps_compact(header).encode()))
+        payload_len = _b64len(self.payload_size(user, active))
+        signature = _SIGNATURE_BYTES.get(signer.alg) or _rsa_bytes(signer)
+        return header_len + 1 + payload_len + 1 + _b64len(signature)
+
+    def payload_size(self, user: UserRecord, active: ActiveOrganization | None = None) -> int:
+        """Bytes of the claims of this user's session token as compact JSON (before
+        base64url), as :meth:`estimated_size` counts them."""
         now = int(self._clock())
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -260,11 +302,26 @@ class Issuer:
         if active is not None:
             claims.update(active.claims())
         claims.update(self.render_session_claims(user.to_user(), None, active))
-        header = {"alg": signer.alg, "kid": signer.kid, "typ": "JWT"}
-        header_len = _b64len(len(dumps_compact(header).encode()))
-        payload_len = _b64len(len(dumps_compact(claims).encode()))
-        signature = _SIGNATURE_BYTES.get(signer.alg) or _rsa_bytes(signer)
-        return header_len + 1 + payload_len + 1 + _b64len(signature)
+        return len(dumps_compact(claims).encode())
+
+    def member_share(self, user: UserRecord, active: ActiveOrganization) -> int:
+        """The part of this member's token payload that is the member's own: the payload
+        with ``active`` minus that of a member with nothing (no metadata, no role) in the
+        same organization. As long as no claim mixes the organization's values with the
+        person's (docs/concepts.md, "The size budget"), it does not depend on the
+        organization's name, slug or metadata, so it orders the members of an
+        organization by token size whatever the organization holds
+        (``MembershipRecord.token_bytes``)."""
+        bare = ActiveOrganization(active.organization, _BareMembership(), ())
+        return self.payload_size(user, active) - self.payload_size(_BARE_USER, bare)
+
+    def check_active_budget(self, user: UserRecord, active: ActiveOrganization) -> int:
+        """This member's estimated token size with ``active``; ``session_token_too_large``
+        if it would not fit."""
+        size = self.estimated_size(user, active)
+        if size > self.max_token_bytes:
+            raise _too_large(size, self.max_token_bytes)
+        return size
 
     def check_budget(self, user: UserRecord) -> None:
         """Raise ``session_token_too_large`` if ``user``'s session token would not fit."""
