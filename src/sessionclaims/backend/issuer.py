@@ -64,13 +64,13 @@ _BARE_USER = UserRecord(
 )
 
 
-@dataclass(frozen=True, slots=True)
 class _BareMembership:
     """A membership with nothing in it (what :meth:`Issuer.member_share` subtracts)."""
 
-    role: str = ""
+    __slots__ = ()
+    role = ""
     public_metadata: Mapping[str, Any] = MappingProxyType({})
-    version: int = 1
+    version = 1
 
 
 class _VersionedOrganization(OrganizationValues, Protocol):
