@@ -6,6 +6,7 @@ Commands run in-process through ``main([...])`` against an SQLite file in ``tmp_
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -23,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sessionclaims._cli import _serve
+from sessionclaims._cli import _serve, build_parser
 from sessionclaims.cli import main
 from sessionclaims.keys import SigningKey
 from sessionclaims.tokens import encode_token
@@ -115,6 +116,88 @@ def test_help_version_and_usage_errors(bare: Run) -> None:
     assert bare("users", "frobnicate").code == 2
     assert bare("sessions", "token").code == 2  # SESSION_ID missing
     assert bare("serve", "--port", "eighty").code == 2
+
+
+SETTINGS_HEADING = "settings (flags > SESSIONCLAIMS_* environment > TOML file):"
+GLOBAL_FLAGS = ("--config", "--database-url", "--issuer", "--signing-algorithm", "--json")
+
+
+def command_paths() -> list[tuple[str, ...]]:
+    """Every group and command of the parser tree, as the words that name it."""
+    paths: list[tuple[str, ...]] = []
+
+    def walk(parser: argparse.ArgumentParser, prefix: tuple[str, ...]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    paths.append((*prefix, name))
+                    walk(child, (*prefix, name))
+
+    walk(build_parser(), ())
+    return paths
+
+
+@pytest.fixture
+def help_of(bare: Run, monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[str]]:
+    """The lines of ``sessionclaims WORDS... --help`` (80 columns)."""
+    monkeypatch.setenv("COLUMNS", "80")
+
+    def run(*words: str) -> list[str]:
+        result = bare(*words, "--help")
+        assert result.code == 0, result.err
+        return result.out.splitlines()
+
+    return run
+
+
+def option_lines(lines: list[str]) -> list[str]:
+    """The option names of a help text, in order (``-h`` first)."""
+    return [line.split()[0].rstrip(",") for line in lines if line.startswith("  -")]
+
+
+def test_settings_are_listed_once_in_the_top_level_help(help_of: Callable[..., list[str]]) -> None:
+    top = help_of()
+    assert top.count(SETTINGS_HEADING) == 1
+    assert set(GLOBAL_FLAGS) <= set(option_lines(top))
+    paths = command_paths()
+    assert ("users", "create") in paths
+    assert len(paths) > 25
+    for path in paths:
+        lines = help_of(*path)
+        assert SETTINGS_HEADING not in lines, path
+        assert not set(GLOBAL_FLAGS) & set(option_lines(lines)), path
+        assert lines[-1].endswith("'sessionclaims --help' lists them."), path
+
+
+def test_each_command_help_is_led_by_its_own_options(help_of: Callable[..., list[str]]) -> None:
+    users = help_of("users")  # 46 lines when each help repeated the settings
+    assert len(users) <= 20
+    assert users[0] == "usage: sessionclaims users [-h] COMMAND ..."
+    create = help_of("users", "create")
+    assert len(create) <= 20
+    assert create[0].startswith("usage: sessionclaims users create [-h] [--external-id ID]")
+    assert option_lines(create)[:3] == ["-h", "--external-id", "--public"]
+    verify = help_of("tokens", "verify")
+    assert verify[0].startswith("usage: sessionclaims tokens verify [-h] [--jwks-url URL")
+    assert option_lines(verify) == [
+        "-h",
+        "--jwks-url",
+        "--jwks-file",
+        "--cookie",
+        "--required-claims",
+    ]
+    assert option_lines(help_of("config", "show")) == ["-h"]
+    assert option_lines(help_of("serve"))[:2] == ["-h", "--host"]
+
+
+def test_tokens_verify_help_says_when_azp_is_required(
+    help_of: Callable[..., list[str]],
+) -> None:
+    text = " ".join(" ".join(help_of("tokens", "verify")).split())
+    assert (
+        "--cookie the token came from a cookie: when authorized parties are configured, "
+        "a token without azp is then refused"
+    ) in text
 
 
 def test_global_options_may_follow_the_command(cli: Run) -> None:
@@ -245,6 +328,43 @@ def test_users_errors(cli: Run, tmp_path: Path) -> None:
     too_many = json.dumps({f"k{i}": i for i in range(21)})
     assert_error(cli("users", "create", "--public", too_many), "metadata_too_many_keys")
     assert_error(cli("users", "list", "--limit", "501"), "limit")
+
+
+def test_commands_that_mint_no_token_need_no_issuer(bare: Run, db: str) -> None:
+    base = ("--database-url", db)  # and no issuer anywhere
+    created = bare(*base, "--json", "users", "create", "--external-id", "ada")
+    assert created.code == 0, created.err
+    user_id = created.json["id"]
+    assert created.json["external_id"] == "ada"
+    for args in (
+        ("users", "get", user_id),
+        ("users", "get", "--external-id", "ada"),
+        ("users", "list"),
+        ("users", "update-metadata", user_id, "--public", '{"role": "admin"}'),
+        ("users", "replace-metadata", user_id, "--unsafe", '{"theme": "dark"}'),
+        ("keys", "list"),
+        ("keys", "rotate"),
+        ("keys", "jwks"),
+        ("sessions", "list"),
+        ("config", "show"),
+    ):
+        result = bare(*base, *args)
+        assert result.code == 0, (args, result.err)
+        assert "no-issuer" not in result.out
+    # the token-size budget still holds for metadata writes
+    big = json.dumps({"role": "x" * 3900})
+    assert_error(
+        bare(*base, "--session-template", ROLE_TEMPLATE, "users", "create", "--public", big),
+        "session_token_too_large",
+    )
+    # the commands that mint a token say what they miss, and the tokens carry the issuer
+    assert_error(bare(*base, "sessions", "create", user_id), "issuer is required")
+    new = create_session(lambda *a: bare(*base, "--issuer", ISSUER, *a), user_id)
+    assert bare("--json", "tokens", "inspect", new["token"]).json["claims"]["iss"] == ISSUER
+    session_id = new["session"]["id"]
+    assert bare(*base, "sessions", "get", session_id).code == 0
+    assert bare(*base, "--json", "sessions", "revoke", session_id).json["status"] == "revoked"
+    assert bare(*base, "users", "delete", user_id).code == 0
 
 
 # -- sessions --------------------------------------------------------------------------
@@ -416,7 +536,8 @@ def test_precedence_flag_over_env_over_toml(
 
 
 def test_configuration_errors(bare: Run, db: str, tmp_path: Path) -> None:
-    assert_error(bare("--database-url", db, "users", "list"), "issuer is required")
+    # only the commands that mint a token need the issuer
+    assert_error(bare("--database-url", db, "sessions", "create", "user_x"), "issuer is required")
     assert_error(
         bare("--issuer", ISSUER, "--config", str(tmp_path / "nope.toml"), "users", "list"),
         "cannot read the config file",
@@ -604,10 +725,42 @@ def test_tokens_verify(cli: Run, bare: Run, minted: dict[str, Any]) -> None:
     )
 
 
+def test_tokens_verify_uses_the_database_in_effect(
+    bare: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no database URL anywhere: users and sessions go to ./sessionclaims.db, and verify
+    # reads its keys from there too
+    monkeypatch.setenv("SESSIONCLAIMS_ISSUER", ISSUER)
+    user_id = create_user(bare)
+    token = create_session(bare, user_id)["token"]
+    assert bare("--json", "config", "show").json["database_url"] == "sqlite:///sessionclaims.db"
+    ok = bare("tokens", "verify", token)
+    assert ok.code == 0, ok.err
+    assert ok.out.startswith("verifies against sqlite:///sessionclaims.db")
+    report = bare("--json", "tokens", "verify", token).json
+    assert report["verification"]["key_source"] == "sqlite:///sessionclaims.db"
+    assert report["trusted"] is True
+
+    # a database URL from the environment, and from the TOML file
+    (tmp_path / "sessionclaims.db").rename(tmp_path / "moved.db")
+    assert_error(bare("tokens", "verify", token), "needs a key source", "no database", code=2)
+    assert not (tmp_path / "sessionclaims.db").exists()  # nothing was created
+    inspected = bare("--json", "tokens", "inspect", token).json
+    assert inspected["verification"]["verified"] is None
+    monkeypatch.setenv("SESSIONCLAIMS_DATABASE_URL", f"sqlite:///{tmp_path / 'moved.db'}")
+    assert bare("tokens", "verify", token).code == 0
+    monkeypatch.delenv("SESSIONCLAIMS_DATABASE_URL")
+    toml = tmp_path / "settings.toml"
+    toml.write_text('database_url = "sqlite:///moved.db"\n')
+    assert bare("--config", str(toml), "tokens", "verify", token).code == 0
+
+
 def test_tokens_verify_cookie_and_required_claims(cli: Run, minted: dict[str, Any]) -> None:
     # minted without authorized parties: the token carries no azp
     party = ("--authorized-party", "https://app.example.com")
     assert cli(*party, "tokens", "verify", minted["token"]).code == 0
+    # azp is required of a cookie token only when authorized parties are configured
+    assert cli("tokens", "verify", minted["token"], "--cookie").code == 0
     assert_error(
         cli(*party, "tokens", "verify", minted["token"], "--cookie"),
         "token-invalid-authorized-party",

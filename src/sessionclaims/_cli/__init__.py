@@ -7,6 +7,12 @@
 * :mod:`._templates` — ``templates check``;
 * :mod:`._serve` — ``serve`` and ``demo``.
 
+A family of commands is a ``_<family>(builder, sub)`` function in :mod:`._parser` (called
+from ``build_parser``) and its handlers in a module of its own; a handler opens the
+backend through ``run_with_backend`` (``issues_tokens=False`` when it mints and verifies
+no token, so that it runs without an issuer). Each command's ``--help`` lists its own
+options; the settings are listed once, in ``sessionclaims --help``.
+
 The entry point is :func:`sessionclaims.cli.main`.
 """
 

@@ -68,8 +68,12 @@ _PLAIN_SETTINGS = (
     "max_token_bytes",
     "signing_algorithm",
 )
-# Placeholder issuer used to tell "no issuer configured" from other configuration errors.
-_NO_ISSUER = "urn:sessionclaims:cli:no-issuer"
+# The issuer of a backend opened by a command that issues no token (``users``, ``keys``,
+# ``sessions get|list|revoke``) when none is configured: it never reaches a token, only
+# the token-size estimate metadata writes are checked against, which it makes as for a
+# 64-character issuer (as a backend without authorized parties estimates ``azp``). It
+# also tells "no issuer configured" from other configuration errors.
+_NO_ISSUER = "urn:sessionclaims:cli:no-issuer:".ljust(64, "-")
 
 
 class CLIError(Exception):
@@ -140,10 +144,18 @@ def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def make_backend(args: argparse.Namespace, **settings: Any) -> Backend:
+def make_backend(
+    args: argparse.Namespace, *, issues_tokens: bool = True, **settings: Any
+) -> Backend:
     """A :class:`Backend` configured from flags (``settings`` win over them), then the
-    environment, then the TOML file (``--config`` or ``SESSIONCLAIMS_CONFIG``)."""
+    environment, then the TOML file (``--config`` or ``SESSIONCLAIMS_CONFIG``).
+
+    ``issues_tokens=False`` is for commands that mint and verify no token: they run
+    without a configured issuer (the issuer is a property of tokens, not of users, sessions
+    or keys)."""
     merged = {**setting_overrides(args), **settings}
+    if not issues_tokens and not _resolve(merged, args.config)[1]:
+        merged["issuer"] = _NO_ISSUER
     database_url = merged.pop("database_url", None)
     return Backend(database_url, config_file=args.config, **merged)
 
@@ -151,15 +163,18 @@ def make_backend(args: argparse.Namespace, **settings: Any) -> Backend:
 def resolve_args_settings(args: argparse.Namespace) -> tuple[Settings, bool]:
     """Resolved settings for commands that need no backend, and whether an issuer is
     configured at all (when it is not, ``settings.issuer`` is a placeholder)."""
-    overrides = setting_overrides(args)
+    return _resolve(setting_overrides(args), args.config)
+
+
+def _resolve(overrides: dict[str, Any], config_file: str | None) -> tuple[Settings, bool]:
     try:
-        return resolve_settings(overrides, config_file=args.config), True
+        return resolve_settings(overrides, config_file=config_file), True
     except ConfigurationError:
         if "issuer" in overrides:
             raise
         try:
             settings = resolve_settings(
-                {**overrides, "issuer": _NO_ISSUER}, config_file=args.config
+                {**overrides, "issuer": _NO_ISSUER}, config_file=config_file
             )
         except ConfigurationError:
             pass
@@ -169,12 +184,16 @@ def resolve_args_settings(args: argparse.Namespace) -> tuple[Settings, bool]:
 
 
 def run_with_backend(
-    args: argparse.Namespace, action: Callable[[Backend], Awaitable[T]], **settings: Any
+    args: argparse.Namespace,
+    action: Callable[[Backend], Awaitable[T]],
+    *,
+    issues_tokens: bool = True,
 ) -> T:
-    """Run ``action`` on an open backend in one event loop; the backend is closed after."""
+    """Run ``action`` on an open backend in one event loop; the backend is closed after.
+    ``issues_tokens`` as for :func:`make_backend`."""
 
     async def run() -> T:
-        async with make_backend(args, **settings) as backend:
+        async with make_backend(args, issues_tokens=issues_tokens) as backend:
             return await action(backend)
 
     return asyncio.run(run())

@@ -28,64 +28,91 @@ given before or after the command. Errors: one 'error: ...' line on stderr, exit
 (2 for usage errors)."""
 
 
-def _global_options() -> argparse.ArgumentParser:
-    """Options every command accepts. Defaults are SUPPRESSed so that a value given
-    before the command is not reset by the command's parser; see GLOBAL_DEFAULTS."""
-    parser = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+_GLOBAL_NOTE = """\
+Settings (--database-url, --issuer, --config, ...), --json and --traceback may be given
+before or after the command: 'sessionclaims --help' lists them."""
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, listed: bool) -> None:
+    """Add the options every command accepts to ``parser``, which must have been made
+    with ``argument_default=SUPPRESS``: a value given before the command is then not reset
+    by the command's parser (see GLOBAL_DEFAULTS).
+
+    They are ``listed`` in ``sessionclaims --help`` only: each command's help shows its
+    own options and points there (_GLOBAL_NOTE)."""
+
+    def shown(text: str) -> str:
+        return text if listed else argparse.SUPPRESS
+
     settings = parser.add_argument_group(
         "settings (flags > SESSIONCLAIMS_* environment > TOML file)"
     )
     settings.add_argument(
-        "--config", metavar="FILE", help="TOML settings file (default: $SESSIONCLAIMS_CONFIG)"
+        "--config",
+        metavar="FILE",
+        help=shown("TOML settings file (default: $SESSIONCLAIMS_CONFIG)"),
     )
     settings.add_argument(
         "--database-url",
         metavar="URL",
-        help="sqlite:///path.db, sqlite:////abs/path.db or postgresql://...",
+        help=shown("sqlite:///path.db, sqlite:////abs/path.db or postgresql://..."),
     )
-    settings.add_argument("--issuer", metavar="URL", help="the exact 'iss' of every token")
+    settings.add_argument(
+        "--issuer",
+        metavar="URL",
+        help=shown("the exact 'iss' of every token (needed by commands that mint or verify one)"),
+    )
     settings.add_argument(
         "--secret-key",
         metavar="KEY",
-        help="guards the HTTP backend API (prefer SESSIONCLAIMS_SECRET_KEY: flags show in ps)",
+        help=shown(
+            "guards the HTTP backend API (prefer SESSIONCLAIMS_SECRET_KEY: flags show in ps)"
+        ),
     )
     settings.add_argument(
         "--authorized-party",
         metavar="ORIGIN",
         action="append",
-        help="an allowed azp origin; repeat for several",
+        help=shown("an allowed azp origin; repeat for several"),
     )
     settings.add_argument(
-        "--session-template", metavar="JSON", help="the session claims template: JSON or @FILE.json"
+        "--session-template",
+        metavar="JSON",
+        help=shown("the session claims template: JSON or @FILE.json"),
     )
     settings.add_argument(
         "--templates",
         metavar="JSON",
-        help="named templates {name: {claims, lifetime, aud}}: JSON or @FILE",
+        help=shown("named templates {name: {claims, lifetime, aud}}: JSON or @FILE"),
     )
     settings.add_argument(
-        "--token-lifetime", metavar="SECONDS", type=int, help="session token lifetime (default 60)"
+        "--token-lifetime",
+        metavar="SECONDS",
+        type=int,
+        help=shown("session token lifetime (default 60)"),
     )
     settings.add_argument(
-        "--max-token-bytes", metavar="N", type=int, help="session token size budget (default 4000)"
+        "--max-token-bytes",
+        metavar="N",
+        type=int,
+        help=shown("session token size budget (default 4000)"),
     )
     settings.add_argument(
         "--signing-algorithm",
         choices=sorted(ALGORITHMS),
-        help="algorithm of new signing keys (default ES256)",
+        help=shown("algorithm of new signing keys (default ES256)"),
     )
     output = parser.add_argument_group("output")
     output.add_argument(
         "--json",
         action="store_true",
-        help="machine-readable JSON on stdout (the HTTP API's object shapes)",
+        help=shown("machine-readable JSON on stdout (the HTTP API's object shapes)"),
     )
     output.add_argument(
         "--traceback",
         action="store_true",
-        help="show the traceback of an error instead of one line",
+        help=shown("show the traceback of an error instead of one line"),
     )
-    return parser
 
 
 class _Builder:
@@ -95,7 +122,14 @@ class _Builder:
     def group(
         self, parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str
     ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-        parser = parent.add_parser(name, help=help, description=help, parents=[self.common])
+        parser = parent.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=_GLOBAL_NOTE,
+            parents=[self.common],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         return parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
     def command(
@@ -110,6 +144,7 @@ class _Builder:
             name,
             help=help,
             description=description or help,
+            epilog=_GLOBAL_NOTE,
             parents=[self.common],
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -227,9 +262,9 @@ def _tokens(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentParser
             tokens_inspect,
             "decode a token and say whether it verifies",
             "Decodes the header and claims WITHOUT trusting them and shows the times as ISO\n"
-            "8601. With a key source (--jwks-url, --jwks-file, or the configured database),\n"
-            "says whether the token verifies, and why not. Exit 0 either way; 1 if the token\n"
-            "cannot be decoded.",
+            "8601. With a key source (--jwks-url, --jwks-file, else the database in effect\n"
+            "when it exists), says whether the token verifies, and why not. Exit 0 either\n"
+            "way; 1 if the token cannot be decoded.",
         ),
         (
             "verify",
@@ -237,7 +272,8 @@ def _tokens(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentParser
             "verify a token (exit 1 if it does not verify)",
             "Verifies like the middleware does: signature, iss (the configured issuer),\n"
             "azp (the authorized parties), times (clock skew as leeway). Needs an issuer\n"
-            "and a key source. Exit 0 if it verifies, 1 if not, with the reason.",
+            "and a key source: --jwks-url, --jwks-file, else the database in effect (the\n"
+            "one sessions create writes to). Exit 0 if it verifies, 1 if not, with the reason.",
         ),
     ):
         p = b.command(tokens, name, handler, help, description)
@@ -248,7 +284,8 @@ def _tokens(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentParser
         p.add_argument(
             "--cookie",
             action="store_true",
-            help="the token came from a cookie: azp is then required",
+            help="the token came from a cookie: when authorized parties are configured, "
+            "a token without azp is then refused",
         )
         p.add_argument(
             "--required-claims",
@@ -302,15 +339,19 @@ def _config(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sessionclaims`` parser; each command sets ``handler``."""
-    common = _global_options()
     parser = argparse.ArgumentParser(
         prog="sessionclaims",
+        usage="%(prog)s [-h] [--version] [settings and output options] COMMAND ...",
         description=_DESCRIPTION,
-        parents=[common],
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(
+        title="commands", metavar="COMMAND", required=True, prog="sessionclaims"
+    )
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    _add_global_options(common, listed=False)
     builder = _Builder(common)
     _servers(builder, sub)
     _users(builder, sub)
@@ -319,4 +360,5 @@ def build_parser() -> argparse.ArgumentParser:
     _tokens(builder, sub)
     _templates(builder, sub)
     _config(builder, sub)
+    _add_global_options(parser, listed=True)  # after the commands in the help
     return parser

@@ -1,7 +1,8 @@
 """``users``, ``sessions``, ``keys`` and ``config``: thin wrappers over ``backend.*``.
 
 Each command opens the configured backend once (``async with Backend(...)``), calls one
-method and prints its result: the HTTP API's object shapes with ``--json``.
+method and prints its result: the HTTP API's object shapes with ``--json``. Only the
+commands that mint a token (``sessions create``, ``sessions token``) need an issuer.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def users_create(args: argparse.Namespace, out: Output) -> int:
     async def action(backend: Backend) -> User:
         return await backend.users.create_user(external_id=args.external_id, **tiers)
 
-    out.user(run(args, action))
+    out.user(run(args, action, issues_tokens=False))
     return 0
 
 
@@ -94,7 +95,7 @@ def users_get(args: argparse.Namespace, out: Output) -> int:
             return await backend.users.get_user_by_external_id(args.external_id)
         return await backend.users.get_user(args.user_id)
 
-    out.user(run(args, action))
+    out.user(run(args, action, issues_tokens=False))
     return 0
 
 
@@ -106,7 +107,7 @@ def users_list(args: argparse.Namespace, out: Output) -> int:
             limit=args.limit, offset=args.offset, external_id=args.external_id
         )
 
-    page = run(args, action)
+    page = run(args, action, issues_tokens=False)
 
     def text() -> None:
         for user in page.data:
@@ -124,7 +125,7 @@ def users_update_metadata(args: argparse.Namespace, out: Output) -> int:
     async def action(backend: Backend) -> User:
         return await backend.users.update_user_metadata(args.user_id, **tiers)
 
-    out.user(run(args, action))
+    out.user(run(args, action, issues_tokens=False))
     return 0
 
 
@@ -135,7 +136,7 @@ def users_replace_metadata(args: argparse.Namespace, out: Output) -> int:
     async def action(backend: Backend) -> User:
         return await backend.users.replace_user_metadata(args.user_id, **tiers)
 
-    out.user(run(args, action))
+    out.user(run(args, action, issues_tokens=False))
     return 0
 
 
@@ -145,7 +146,7 @@ def users_delete(args: argparse.Namespace, out: Output) -> int:
     async def action(backend: Backend) -> None:
         await backend.users.delete_user(args.user_id)
 
-    run(args, action)
+    run(args, action, issues_tokens=False)
     out.result(
         {"id": args.user_id, "object": "user", "deleted": True},
         lambda: out.line(f"deleted user {args.user_id} (its sessions are revoked)"),
@@ -178,7 +179,7 @@ def sessions_get(args: argparse.Namespace, out: Output) -> int:
     async def action(backend: Backend) -> Session:
         return await backend.sessions.get_session(args.session_id)
 
-    out.session(run(args, action))
+    out.session(run(args, action, issues_tokens=False))
     return 0
 
 
@@ -190,7 +191,7 @@ def sessions_list(args: argparse.Namespace, out: Output) -> int:
             user_id=args.user_id, status=args.status, limit=args.limit, offset=args.offset
         )
 
-    page = run(args, action)
+    page = run(args, action, issues_tokens=False)
 
     def text() -> None:
         for session in page.data:
@@ -210,7 +211,7 @@ def sessions_revoke(args: argparse.Namespace, out: Output) -> int:
     async def action(backend: Backend) -> Session:
         return await backend.sessions.revoke_session(args.session_id)
 
-    out.session(run(args, action))
+    out.session(run(args, action, issues_tokens=False))
     return 0
 
 
@@ -247,7 +248,7 @@ def keys_list(args: argparse.Namespace, out: Output) -> int:
     async def action(backend: Backend) -> list[KeyInfo]:
         return backend.keys.list()
 
-    keys = run(args, action)
+    keys = run(args, action, issues_tokens=False)
     out.result({"data": [_key_dict(k) for k in keys]}, lambda: _keys_text(out, keys))
     return 0
 
@@ -259,7 +260,7 @@ def keys_rotate(args: argparse.Namespace, out: Output) -> int:
         new = await backend.keys.rotate()
         return new, backend.keys.list()
 
-    new, keys = run(args, action)
+    new, keys = run(args, action, issues_tokens=False)
 
     def text() -> None:
         out.line(
@@ -278,7 +279,7 @@ def keys_jwks(args: argparse.Namespace, out: Output) -> int:
     async def action(backend: Backend) -> dict[str, list[dict[str, str]]]:
         return backend.jwks()
 
-    out.json(run(args, action))
+    out.json(run(args, action, issues_tokens=False))
     return 0
 
 

@@ -6,9 +6,10 @@ why (the verifier's reason, e.g. ``token-expired``). ``verify`` does the same ch
 exits 1 when the token does not verify.
 
 Key sources, first match wins: ``--jwks-url`` (fetched once with httpx), ``--jwks-file``,
-else the configured store's public keys when a database URL is configured (flag,
-environment or TOML; the built-in default ``sqlite:///sessionclaims.db`` is not used
-implicitly). The store is only read: no key is created, rotated or decrypted.
+else the public keys of the database in effect, the one ``sessions create`` writes to: the
+database URL from the flag, environment or TOML, else the built-in default
+``sqlite:///sessionclaims.db`` when that file exists. The store is only read: no key is
+created, rotated or decrypted.
 
 The verification policy is the middleware's (:class:`~sessionclaims.TokenVerifier`):
 ``iss`` must equal the configured issuer, ``azp`` must be an authorized party when some
@@ -139,8 +140,12 @@ async def _read_keys(store: Store) -> KeySet:
     return KeySet.from_jwks({"keys": [json.loads(r.public_jwk) for r in live]})
 
 
-def _database_configured(args: argparse.Namespace, settings: Settings) -> bool:
-    return bool(args.database_url) or settings.database_url != Settings().database_url
+def _no_default_database(args: argparse.Namespace, settings: Settings) -> bool:
+    """True when no database URL is configured and the default one holds no database."""
+    default = Settings().database_url
+    if args.database_url or settings.database_url != default:
+        return False
+    return not Path(SQLiteStore.from_url(default).path or "").exists()
 
 
 def _key_source(args: argparse.Namespace, settings: Settings) -> tuple[str, KeySet] | None:
@@ -149,9 +154,9 @@ def _key_source(args: argparse.Namespace, settings: Settings) -> tuple[str, KeyS
     if args.jwks_file:
         text = read_text(args.jwks_file, "--jwks-file")
         return args.jwks_file, _jwks_document(text, args.jwks_file)
-    if _database_configured(args, settings):
-        return shown_url(settings.database_url), _store_keys(settings.database_url)
-    return None
+    if _no_default_database(args, settings):
+        return None
+    return shown_url(settings.database_url), _store_keys(settings.database_url)
 
 
 # -- verification -----------------------------------------------------------------------
@@ -169,7 +174,8 @@ def _verify(args: argparse.Namespace, decoded: _Decoded, *, strict: bool) -> _Ve
     if source is None:
         if strict:
             raise CLIError(
-                "tokens verify needs a key source: --jwks-url, --jwks-file or --database-url",
+                "tokens verify needs a key source: --jwks-url, --jwks-file or --database-url "
+                f"(there is no database at the default {Settings().database_url})",
                 exit_code=2,
             )
         return _Verdict(None, None)
