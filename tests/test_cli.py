@@ -996,6 +996,8 @@ def test_demo_without_create_app(bare: Run, tmp_path: Path) -> None:
     assert_error(bare("demo"), "no create_app")
     (demo_dir / "app.py").write_text("raise ImportError('jinja2 is missing')\n")
     assert_error(bare("demo"), "cannot load the demo", "jinja2 is missing")
+    (demo_dir / "app.py").write_text(FAKE_DEMO)
+    assert_error(bare("demo", "--port", "0", "--fresh"), "cannot start over")
 
 
 FAKE_DEMO = """
@@ -1032,13 +1034,14 @@ def test_demo_serves_the_checkout_demo(tmp_path: Path) -> None:
 @pytest.mark.skipif(_serve.find_demo() is None, reason="examples/demo/app.py is not written yet")
 def test_demo_real(tmp_path: Path) -> None:
     port = free_port()
-    process = spawn("demo", "--port", str(port), env={}, cwd=tmp_path)
+    process = spawn("demo", "--port", str(port), "--fresh", env={}, cwd=tmp_path)
     try:
         response = wait_for(f"http://127.0.0.1:{port}/", process, timeout=15)
     finally:
         out, _ = stop(process)
     assert response.status_code == 200
     assert "sessionclaims demo" in response.text
+    assert "starting over" in out
     assert f"Open http://127.0.0.1:{port} in your browser" in out
     assert (tmp_path / "sessionclaims-demo.db").exists()
 

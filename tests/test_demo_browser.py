@@ -1,10 +1,12 @@
 """The demo in a real browser: Debian's Chromium driven by Playwright, against the demo
 served by uvicorn on loopback.
 
-Two browser contexts (two people, separate cookie jars): Ada (admin) promotes Grace
-(member) on /admin; Grace's next page load shows role admin without signing in again,
-because the middleware reissued her token on that request; Grace then saves her birthday
-(unsafe metadata) from the page's own script, and it survives a reload.
+Two browser contexts (two people, separate cookie jars): Grace (member) opening /admin
+gets the demo's styled 403 page; Ada (admin) promotes Grace on /admin and sees a
+confirmation telling her to reload Grace's page; Grace's next page load shows role admin
+without signing in again, because the middleware reissued her token on that request;
+Grace then saves her birthday (unsafe metadata) from the page's own script, and it
+survives a reload. At a phone's width (390 px) the header stays on one line.
 
 Chromium is the system package (``apt-get install chromium``); Playwright never downloads
 a browser here (no ``playwright install``).
@@ -144,14 +146,29 @@ def test_demo_promotion_reaches_the_member_without_a_new_sign_in(tmp_path: Path)
             first_iat = int(grace.locator("#token-iat").get_attribute("data-iat") or "0")
             assert first_iat == int(clock())
             expect(ada.locator("#role")).to_have_text("admin")
-            assert grace.goto(f"{base}/admin").status == 403  # not an admin (yet)
+
+            # Not an admin (yet): the demo's own 403 page, in the demo's layout.
+            refused = grace.goto(f"{base}/admin")
+            assert refused is not None
+            assert refused.status == 403
+            expect(grace).to_have_title("Admins only · sessionclaims demo")
+            expect(grace.locator("header h1")).to_contain_text("sessionclaims")
+            expect(grace.locator("#sign-out")).to_be_visible()
+            expect(grace.locator("#forbidden h2")).to_have_text("Admins only")
+            expect(grace.locator("#forbidden")).to_contain_text("your role is member")
+            background = grace.locator("#forbidden").evaluate(
+                "element => getComputedStyle(element).backgroundColor"
+            )
+            assert background not in ("rgba(0, 0, 0, 0)", "transparent")  # styled
 
             clock.advance(5)
             ada.goto(f"{base}/admin")
             expect(ada.locator("#role-demo-grace")).to_have_text("member")
             ada.click("#make-admin-demo-grace")
-            ada.wait_for_url(f"{base}/admin")
+            ada.wait_for_url(f"{base}/admin?changed=demo-grace")
             expect(ada.locator("#role-demo-grace")).to_have_text("admin")
+            expect(ada.locator("#confirmation")).to_contain_text("Grace is now admin.")
+            expect(ada.locator("#confirmation")).to_contain_text("Reload Grace's page")
 
             # Grace's next page load: admin, without signing in again; the token was
             # reissued by the middleware on this very request.
@@ -188,6 +205,22 @@ def test_demo_promotion_reaches_the_member_without_a_new_sign_in(tmp_path: Path)
             expect(grace.locator("#reissue")).to_contain_text("Token minted on this request")
             expect(grace.locator("#role")).to_have_text("admin")
             assert "__session" in {c["name"] for c in member_context.cookies(base)}
+
+            # A phone's width: the header (title and Sign out) stays one line, and nothing
+            # is wider than the screen.
+            grace.set_viewport_size({"width": 390, "height": 844})
+            grace.reload()
+            header = grace.locator("header").bounding_box()
+            title = grace.locator("header h1").bounding_box()
+            sign_out = grace.locator("#sign-out").bounding_box()
+            assert header is not None
+            assert title is not None
+            assert sign_out is not None
+            assert title["height"] < 2 * 16 * 1.15 * 1.2, title  # one line of the h1
+            assert sign_out["y"] < title["y"] + title["height"], (title, sign_out)  # same row
+            assert header["height"] < 64, header
+            assert grace.evaluate("document.documentElement.scrollWidth") <= 390
+            grace.screenshot(path=str(tmp_path / "member-390px.png"), full_page=True)
 
             ada.goto(f"{base}/")
             shots = {

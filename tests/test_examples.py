@@ -21,6 +21,7 @@ import jwt
 import pytest
 
 from sessionclaims import Backend
+from sessionclaims.reasons import SIGN_OUT_REASONS
 
 from .helpers import FakeClock, lifespan
 from .servers import running_server
@@ -290,7 +291,12 @@ async def test_demo_flow_over_asgi(tmp_path: Path, clock: FakeClock) -> None:
         first_iat = int(element(page, "token-iat").split()[3])
         assert first_iat == int(clock())
         assert 'data-reissued="false"' in page
-        assert (await grace.get("/admin")).status_code == 403
+        refused = await grace.get("/admin")
+        assert refused.status_code == 403
+        assert "<title>Admins only" in refused.text  # the demo's page, not a bare "Forbidden"
+        assert 'id="forbidden"' in refused.text
+        assert "your role is <strong>member</strong>" in refused.text
+        assert 'id="sign-out"' in refused.text
 
         page = (await ada.get("/admin")).text
         assert element(page, "role-demo-grace") == "member"
@@ -313,7 +319,12 @@ async def test_demo_flow_over_asgi(tmp_path: Path, clock: FakeClock) -> None:
             headers=form_post(),
         )
         assert promoted.status_code == 303
-        assert element((await ada.get("/admin")).text, "role-demo-grace") == "admin"
+        assert promoted.headers["location"] == "/admin?changed=demo-grace"
+        page = (await ada.get(promoted.headers["location"])).text
+        assert element(page, "role-demo-grace") == "admin"
+        assert "Grace is now admin." in page
+        assert "Reload Grace's page in the other browser window" in page
+        assert 'id="confirmation"' not in (await ada.get("/admin")).text
 
         answer = await grace.get("/")
         page = answer.text
@@ -343,6 +354,13 @@ async def test_demo_flow_over_asgi(tmp_path: Path, clock: FakeClock) -> None:
         assert signed_out.status_code == 303
         page = (await grace.get("/")).text
         assert 'href="/sign-in"' in page
+        assert element(page, "signed-out").startswith("You are not signed in")
+        assert element(page, "reason") == "token-missing"
+        assert "sessionclaims demo --fresh" in page  # how to start over, on every page
+        refused = await grace.get("/admin")
+        assert refused.status_code == 403
+        assert "<title>Admins only" in refused.text
+        assert 'href="/sign-in"' in refused.text
         sessions = await app.state.backend.sessions.list_sessions(user_id=grace_id.group(1))
         assert [s.status for s in sessions.data] == ["ended"]
 
@@ -364,6 +382,45 @@ async def test_demo_escapes_and_seeds_once(tmp_path: Path, clock: FakeClock) -> 
                 page = (await http.get("/sign-in")).text
         assert "<script>alert(1)</script>" not in page
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_demo_has_a_sentence_for_every_sign_out_reason() -> None:
+    demo = load_example("demo/app.py")
+    assert set(demo.SIGNED_OUT_TEXT) == SIGN_OUT_REASONS
+    sentences = list(demo.SIGNED_OUT_TEXT.values())
+    assert len(set(sentences)) == len(sentences)
+    for sentence in sentences:
+        assert sentence[0].isupper()
+        assert sentence.endswith(".")
+        assert not re.search(r"\b[a-z]+-[a-z]+-[a-z]+\b", sentence)  # no reason code in it
+    assert demo.signed_out_text("no-such-reason") == "You are signed out."
+
+
+async def test_demo_starts_over_and_has_an_icon(tmp_path: Path, clock: FakeClock) -> None:
+    demo = load_example("demo/app.py")
+    url = f"sqlite:///{tmp_path}/demo.db"
+    app = demo.create_app(url, origin=LOCAL, clock=clock)
+    async with app.router.lifespan_context(app), client(app) as grace:
+        backend = app.state.backend
+        icon = await grace.get("/favicon.ico")
+        assert icon.status_code == 200
+        assert icon.headers["content-type"] == "image/svg+xml"
+        assert icon.text.startswith("<svg")
+        await grace.post("/sign-in", data={"person": "demo-grace"}, headers=form_post())
+        before = await backend.users.get_user_by_external_id("demo-grace")
+        await backend.users.update_user_metadata(before.id, public_metadata={"role": "admin"})
+    for fresh, role in ((False, "admin"), (True, "member")):
+        app = demo.create_app(url, origin=LOCAL, clock=clock, fresh=fresh)
+        async with app.router.lifespan_context(app), client(app) as http:
+            backend = app.state.backend
+            after = await backend.users.get_user_by_external_id("demo-grace")
+            assert after.public_metadata["role"] == role
+            assert (after.id == before.id) is not fresh
+            assert len((await backend.users.list_users()).data) == 2
+            # The browser signed in before starting over is signed out now.
+            http.cookies = grace.cookies
+            page = (await http.get("/")).text
+            assert ('id="signed-out"' in page) is fresh
 
 
 async def test_demo_sends_other_hosts_to_its_origin(tmp_path: Path, clock: FakeClock) -> None:

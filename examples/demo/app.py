@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from sessionclaims import Backend, SessionClaimsError, SessionClaimsMiddleware, User
+from sessionclaims import Backend, SessionClaimsError, SessionClaimsMiddleware, User, UserNotFound
 
 # The demo people, by external id: what a real app would find after authenticating someone.
 PEOPLE: dict[str, dict[str, str]] = {
@@ -54,6 +54,50 @@ ROLES = ("admin", "member")
 SESSION_TEMPLATE = {
     "role": "{{user.public_metadata.role || 'member'}}",
     "plan": "{{user.public_metadata.plan || 'free'}}",
+}
+
+# Why the page is signed out, in words: one sentence per reason of sessionclaims.reasons
+# (a test checks that every reason has one; an unknown one gets a general sentence).
+SIGNED_OUT_TEXT: dict[str, str] = {
+    "token-missing": "You are not signed in: this browser sent no session cookie.",
+    "token-too-large": "The session token your browser sent is too large to be one of ours.",
+    "token-malformed": "Your browser sent something that is not a well-formed session token.",
+    "token-header-not-allowed": "The session token's header has a field this app refuses.",
+    "token-critical-header-unsupported": (
+        "The session token asks for a header extension this app does not support."
+    ),
+    "token-algorithm-not-allowed": (
+        "The session token was signed with an algorithm this app does not accept."
+    ),
+    "token-unknown-key": (
+        "Your session token was signed with a key this demo does not have, for example "
+        "one from before the demo started over."
+    ),
+    "token-invalid-signature": "The session token's signature does not match: it was altered.",
+    "token-missing-claim": "The session token lacks a claim every session token carries.",
+    "token-invalid-claim": "A claim of the session token has a value of the wrong type.",
+    "token-invalid-issuer": "The session token was issued by another server.",
+    "token-invalid-audience": "The session token was issued for another service.",
+    "token-invalid-authorized-party": "The session token was issued for another website.",
+    "token-expired": "Your session token expired and could not be renewed.",
+    "token-not-active-yet": "The session token is not valid yet: check this computer's clock.",
+    "token-iat-in-the-future": (
+        "The session token says it was issued in the future: check this computer's clock."
+    ),
+    "token-not-a-session-token": "Your browser sent a token that is not a session token.",
+    "session-revoked": (
+        "Your session has ended: you signed out, or it was revoked, or it ran out."
+    ),
+    "store-unavailable": "The demo cannot reach its database right now; try again shortly.",
+    "reissue-failed": "Your session token was out of date and a new one could not be made.",
+    "jwks-unavailable": "The keys that check session tokens could not be fetched.",
+    "refresh-credential-missing": "Your browser sent no refresh cookie to renew the session.",
+    "refresh-credential-invalid": (
+        "Your refresh cookie is no longer valid: its session ended, or it is from before "
+        "the demo started over."
+    ),
+    "token-invalid": "Your session token is not valid.",
+    "middleware-missing": "The session middleware is not installed in this app.",
 }
 
 
@@ -67,8 +111,12 @@ def create_app(
     *,
     origin: str = "http://127.0.0.1:8000",
     clock: Callable[[], float] | None = None,
+    fresh: bool = False,
 ) -> Starlette:
-    """The demo app, served at ``origin`` (scheme, host and port, no trailing slash)."""
+    """The demo app, served at ``origin`` (scheme, host and port, no trailing slash).
+
+    The demo's people keep what was done to them between runs; ``fresh=True``
+    (``sessionclaims demo --fresh``) deletes them at start-up and seeds them anew."""
     # The demo calls its own backend API in-process; a fresh random secret key per run
     # means nothing else can call it.
     secret_key = "sk_demo_" + secrets.token_urlsafe(24)
@@ -144,8 +192,10 @@ def create_app(
         if not auth.is_signed_in:
             return page(
                 "Signed out",
-                f"<p>You are signed out ({esc(auth.reason)}). "
-                '<a href="/sign-in">Sign in</a> as a demo person.</p>',
+                f'<p id="signed-out">{esc(signed_out_text(auth.reason))} '
+                '<a href="/sign-in">Sign in</a> as a demo person.</p>'
+                '<p class="note">For developers: <code>request.auth.reason</code> is '
+                f'<code id="reason">{esc(auth.reason)}</code>.</p>',
             )
         # Role, plan and iat come from the verified session token: NO store call. The
         # middleware verified it (a cache hit after the first time) or, if the backend
@@ -165,10 +215,13 @@ def create_app(
 
     @requires("admin")  # Starlette's own decorator: the middleware puts the role in scopes
     async def admin(request: Request) -> Response:
-        rows = "".join(admin_row(key, user) for key, user in (await find_people(backend)).items())
+        people = await find_people(backend)
+        rows = "".join(admin_row(key, user) for key, user in people.items())
+        changed = people.get(request.query_params.get("changed", ""))
         return page(
             "Admin",
-            "<p>Roles live in <strong>public</strong> metadata: people can read it but only "
+            (confirmation(changed) if changed is not None else "")
+            + "<p>Roles live in <strong>public</strong> metadata: people can read it but only "
             "the backend can write it. This page writes it through the backend HTTP API "
             "(<code>PATCH /v1/users/{id}/metadata</code> with the secret key).</p>"
             "<table><tr><th>person</th><th>role</th><th>plan</th><th>set role</th></tr>"
@@ -198,11 +251,35 @@ def create_app(
         if answer.status_code != 200:
             message = answer.json()["errors"][0]["message"]
             return page("Not changed", f"<p>The API said: {esc(message)}</p>", status=400)
-        return RedirectResponse("/admin", status_code=303)
+        changed = answer.json().get("external_id") or ""
+        return RedirectResponse(f"/admin?changed={quote(changed, safe='')}", status_code=303)
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        """Starlette's ``@requires`` raises a bare 403: answer with the demo's own page."""
+        if not request.auth.is_signed_in:
+            text = (
+                'This page is for admins. <a href="/sign-in">Sign in</a> as Ada (an admin) '
+                "to open it."
+            )
+        else:
+            text = (
+                "This page is for admins, and your session token says your role is "
+                f"<strong>{esc(request.auth.session_claims.get('role'))}</strong>. An admin "
+                "can promote you on this page; your next page load then shows it, without "
+                'signing in again. <a href="/">Home</a>'
+            )
+        return page(
+            "Admins only",
+            f'<section id="forbidden" class="refused"><h2>Admins only</h2><p>{text}</p></section>',
+            status=403,
+            signed_in=request.auth.is_signed_in,
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with backend:  # open the store and keys now; close them at shutdown
+            if fresh:
+                await start_over(backend)
             await seed_people(backend)
             yield
 
@@ -214,9 +291,11 @@ def create_app(
             Route("/sign-out", sign_out, methods=["POST"]),
             Route("/admin", admin),
             Route("/admin/role", set_role, methods=["POST"]),
+            Route("/favicon.ico", favicon),
             Mount("/auth", app=backend.api),  # the frontend API the page's script calls
         ],
         middleware=[Middleware(SessionClaimsMiddleware, backend=backend)],
+        exception_handlers={403: refused},
         lifespan=lifespan,
     )
     app.state.backend = backend
@@ -225,10 +304,12 @@ def create_app(
 
 # -- people -------------------------------------------------------------------------------
 async def find_people(backend: Backend) -> dict[str, User]:
-    """The demo people by external id (a store read: fine on the sign-in and admin pages)."""
-    users = (await backend.users.list_users(limit=500)).data
-    found = {user.external_id: user for user in users if user.external_id in PEOPLE}
-    return {key: found[key] for key in PEOPLE if key in found}
+    """The demo people by external id (store reads: fine on the sign-in and admin pages)."""
+    found: dict[str, User] = {}
+    for key in PEOPLE:
+        with contextlib.suppress(UserNotFound):
+            found[key] = await backend.users.get_user_by_external_id(key)
+    return found
 
 
 async def seed_people(backend: Backend) -> None:
@@ -237,6 +318,18 @@ async def seed_people(backend: Backend) -> None:
     for key, person in PEOPLE.items():
         if key not in existing:
             await backend.users.create_user(external_id=key, public_metadata=person)
+
+
+async def start_over(backend: Backend) -> None:
+    """Delete the demo people (their sessions end with them), for :func:`seed_people` to
+    create them anew: a browser still signed in from before is signed out."""
+    for user in (await find_people(backend)).values():
+        await backend.users.delete_user(user.id)
+
+
+def signed_out_text(reason: str | None) -> str:
+    """A sentence for a person saying why the page is signed out."""
+    return SIGNED_OUT_TEXT.get(reason or "", "You are signed out.")
 
 
 async def form(request: Request) -> dict[str, str]:
@@ -303,7 +396,27 @@ def page(title: str, body: str, *, status: int = 200, signed_in: bool = False) -
 
 
 def forbidden(message: str) -> HTMLResponse:
-    return page("Forbidden", f"<p>{esc(message)}</p>", status=403)
+    return page(
+        "Refused",
+        f'<section id="forbidden" class="refused"><h2>Refused</h2><p>{esc(message)}</p></section>',
+        status=403,
+    )
+
+
+def confirmation(user: User) -> str:
+    """What the admin sees after changing someone's role: done, and what to do next."""
+    name = esc(user.public_metadata.get("name"))
+    role = esc(user.public_metadata.get("role"))
+    return (
+        f'<p id="confirmation" class="ok" role="status"><strong>{name} is now {role}.</strong> '
+        f"Reload {name}'s page in the other browser window: the next page load shows role "
+        f"{role}, without signing in again.</p>"
+    )
+
+
+async def favicon(request: Request) -> Response:
+    """A tiny inline icon, so browsers asking for ``/favicon.ico`` get one."""
+    return Response(FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
 
 def admin_row(key: str, user: User) -> str:
@@ -325,11 +438,21 @@ LAYOUT = Template("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>$title · sessionclaims demo</title>
+<link rel="icon" href="/favicon.ico" type="image/svg+xml">
 <style>
-  body { font: 16px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto;
+  body { font: 16px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 1rem auto;
          padding: 0 1rem; color: #1d2330; }
-  header { display: flex; justify-content: space-between; align-items: baseline;
-           border-bottom: 1px solid #d6dae3; margin-bottom: 1rem; }
+  header { display: flex; justify-content: space-between; align-items: center;
+           gap: .5rem; border-bottom: 1px solid #d6dae3; margin-bottom: 1rem;
+           padding: .5rem 0; }
+  header h1 { font-size: 1.4rem; margin: 0; white-space: nowrap; }
+  header form { margin: 0; flex: none; }
+  .refused { background: #fdecec; border: 1px solid #e6a3a3; padding: .75rem;
+             border-radius: .4rem; }
+  .refused h2 { margin-top: 0; }
+  .ok { background: #e9f7ee; border: 1px solid #8fcca4; padding: .75rem;
+        border-radius: .4rem; }
+  footer { margin-top: 2rem; border-top: 1px solid #d6dae3; }
   .badge { background: #ffe08a; padding: .1rem .5rem; border-radius: .3rem;
            font-size: .8rem; font-weight: 700; }
   .warn { background: #fff6d6; border: 1px solid #e8cf78; padding: .75rem;
@@ -341,10 +464,21 @@ LAYOUT = Template("""<!doctype html>
   table { border-collapse: collapse; } td, th { padding: .3rem .8rem; text-align: left; }
   ul { list-style: none; padding: 0; } li { margin: .5rem 0; }
   button { font: inherit; padding: .2rem .7rem; cursor: pointer; }
+  @media (max-width: 30rem) { header h1 { font-size: 1.15rem; } }
 </style></head>
 <body><header><h1>sessionclaims <span class="badge">DEMO</span></h1>$sign_out</header>
-<main>$body</main></body></html>
+<main>$body</main>
+<footer><p class="note" id="start-over">The demo keeps what you do in its database between
+runs. To start over with Ada an admin and Grace a member again, stop it (Ctrl+C) and run
+<code>sessionclaims demo --fresh</code>.</p></footer></body></html>
 """)
+
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    '<rect width="16" height="16" rx="3" fill="#1d2330"/>'
+    '<text x="8" y="12" font-size="11" font-family="sans-serif" font-weight="700" '
+    'text-anchor="middle" fill="#ffe08a">s</text></svg>'
+)
 
 SIGN_OUT = '<form method="post" action="/sign-out"><button id="sign-out">Sign out</button></form>'
 

@@ -324,9 +324,14 @@ def _servers(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentParse
         demo,
         "run the demo app (from a source checkout)",
         "Runs examples/demo/app.py of the source checkout on http://127.0.0.1:PORT,\n"
-        "with its data in ./sessionclaims-demo.db (or --database-url).",
+        "with its data in ./sessionclaims-demo.db (or --database-url), kept between runs.",
     )
     p.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over: delete the demo people (and their sessions) and seed them anew",
+    )
     p.add_argument("--log-level", choices=levels, default="info")
 
 

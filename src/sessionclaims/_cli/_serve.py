@@ -14,7 +14,7 @@ import importlib.util
 import inspect
 import socket
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -176,14 +176,22 @@ def _load_create_app(path: Path) -> Callable[..., Any]:
     return create_app  # type: ignore[no-any-return]
 
 
-def _create_demo_app(create_app: Callable[..., Any], database_url: str, url: str) -> Any:
+def _create_demo_app(
+    create_app: Callable[..., Any], database_url: str, url: str, *, fresh: bool = False
+) -> Any:
     """``create_app(database_url, origin=url)``; ``origin`` (the demo's issuer and only
-    authorized party) is passed when the demo's ``create_app`` takes it."""
+    authorized party) is passed when the demo's ``create_app`` takes it, and
+    ``fresh=True`` (start over) when asked for."""
+    parameters: Mapping[str, inspect.Parameter]
     try:
-        takes_origin = "origin" in inspect.signature(create_app).parameters
+        parameters = inspect.signature(create_app).parameters
     except (TypeError, ValueError):
-        takes_origin = False
-    extra = {"origin": url} if takes_origin else {}
+        parameters = {}
+    extra: dict[str, Any] = {"origin": url} if "origin" in parameters else {}
+    if fresh:
+        if "fresh" not in parameters:
+            raise CLIError("this demo cannot start over: its create_app takes no fresh=")
+        extra["fresh"] = True
     try:
         return create_app(database_url, **extra)
     except Exception as exc:
@@ -191,7 +199,8 @@ def _create_demo_app(create_app: Callable[..., Any], database_url: str, url: str
 
 
 def demo(args: argparse.Namespace, out: Output) -> int:
-    """``demo [--port PORT]``: the example app, on ``./sessionclaims-demo.db`` by default."""
+    """``demo [--port PORT] [--fresh]``: the example app, on ``./sessionclaims-demo.db`` by
+    default; ``--fresh`` starts it over with its seeded people."""
     path = find_demo()
     if path is None:
         raise CLIError(
@@ -206,13 +215,18 @@ def demo(args: argparse.Namespace, out: Output) -> int:
     sock = _bind("127.0.0.1", args.port)
     url = _url(sock)
     try:
-        app = _create_demo_app(create_app, database_url, url)
+        app = _create_demo_app(create_app, database_url, url, fresh=args.fresh)
     except BaseException:
         sock.close()
         raise
     out.result(
-        {"url": url, "database_url": shown_url(database_url), "demo": str(path)},
-        lambda: _demo_banner(out, url, database_url),
+        {
+            "url": url,
+            "database_url": shown_url(database_url),
+            "demo": str(path),
+            "fresh": args.fresh,
+        },
+        lambda: _demo_banner(out, url, database_url, fresh=args.fresh),
     )
     sys.stdout.flush()
     try:
@@ -222,7 +236,11 @@ def demo(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
-def _demo_banner(out: Output, url: str, database_url: str) -> None:
+def _demo_banner(out: Output, url: str, database_url: str, *, fresh: bool) -> None:
     out.line("sessionclaims demo is running.")
     out.line(f"Open {url} in your browser  (Press CTRL+C to quit)")
     out.line(f"  store  {shown_url(database_url)}")
+    if fresh:
+        out.line("  data   starting over: the demo people are seeded anew")
+    else:
+        out.line("  data   kept from earlier runs (`sessionclaims demo --fresh` starts over)")
