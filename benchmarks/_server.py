@@ -139,6 +139,7 @@ def build_app(args: argparse.Namespace, port: int) -> ASGIApp:
     backend = Backend(
         args.database_url,
         issuer=args.issuer,
+        key_encryption_secret="sessionclaims-bench key-encryption secret",
         session_template=json.loads(args.template),
         authorized_parties=[args.origin],
         token_lifetime=args.token_lifetime,

@@ -220,7 +220,7 @@ async def test_private_keys_are_encrypted_at_rest(
         async with make_backend(db, clock, key_encryption_secret="wrong"):
             pass
     with pytest.raises(ConfigurationError, match="encrypted"):
-        async with make_backend(db, clock):
+        async with make_backend(db, clock, secret_key=None, key_encryption="none"):
             pass
 
 

@@ -481,6 +481,8 @@ def test_keys_list_rotate_jwks(cli: Run) -> None:
 
 def test_no_secret_is_ever_printed(bare: Run, db: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SESSIONCLAIMS_KEY_ENCRYPTION_SECRET", "kek-secret-value")
+    monkeypatch.setenv("SESSIONCLAIMS_PREVIOUS_KEY_ENCRYPTION_SECRETS", "old-kek-value")
+    monkeypatch.setenv("SESSIONCLAIMS_FEED_KEYS", "fk_feed_value")
     base = ("--database-url", db, "--issuer", ISSUER, "--secret-key", "sk_test_secret_value")
     outputs = [
         bare(*base, "--json", "keys", "list"),
@@ -492,13 +494,22 @@ def test_no_secret_is_ever_printed(bare: Run, db: str, monkeypatch: pytest.Monke
     ]
     for result in outputs:
         assert result.code == 0, result.err
-        for secret in ("kek-secret-value", "sk_test_secret_value", "PRIVATE KEY"):
+        for secret in (
+            "kek-secret-value",
+            "old-kek-value",
+            "fk_feed_value",
+            "sk_test_secret_value",
+            "PRIVATE KEY",
+        ):
             assert secret not in result.out + result.err
     for key in bare(*base, "keys", "jwks").json["keys"]:
         assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
     shown = bare(*base, "--json", "config", "show").json
     assert shown["secret_key"] == "<set>"
     assert shown["key_encryption_secret"] == "<set>"
+    assert shown["previous_key_encryption_secrets"] == "<set>"
+    assert shown["feed_keys"] == "<set>"
+    assert shown["key_encryption"] == "aes-256-gcm"
 
 
 # -- configuration ----------------------------------------------------------------------
@@ -970,7 +981,10 @@ def test_serve(cli: Run, db: str, tmp_path: Path) -> None:
     assert f"http://127.0.0.1:{port}" in out
     assert "sk_test_serve" not in out + err
     assert "Application shutdown complete" in err  # the backend was closed in the lifespan
-    assert cli("--json", "users", "list").json["total_count"] == 1
+    # The server re-encrypted the keys under its secret key: admin commands run with the
+    # app's configuration (docs/security.md).
+    assert cli("--secret-key", "sk_test_serve", "--json", "users", "list").json["total_count"] == 1
+    assert_error(cli("users", "list"), "does not decrypt", "previous_key_encryption_secrets")
 
 
 def test_serve_errors(bare: Run, cli: Run) -> None:

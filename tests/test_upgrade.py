@@ -10,6 +10,7 @@ stored and answered. A migration that changes stored values must say so here, in
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
@@ -27,6 +28,7 @@ from sessionclaims import (
     SessionNotActive,
     TokenError,
 )
+from sessionclaims.backend.signing_keys import KeyEncryptionKey, is_sealed, unseal
 from sessionclaims.stores import open_store
 
 from .helpers import FakeClock, bearer, client, make_app
@@ -158,8 +160,18 @@ def expected_rows(before: Rows, after: Rows, facts: dict[str, Any]) -> Rows:
 
     Migration 2 (external_id unique): a user that shared its external_id with an older
     user has none now, its version is one higher and ``updated_at`` is the migration's
-    time; one ``user`` change per such user is appended to the log. Nothing else moves."""
+    time; one ``user`` change per such user is appended to the log.
+
+    Opening encrypts plain-text private keys (0.1.0 wrote them without a
+    ``key_encryption_secret``) in place, under the secret derived from ``secret_key``:
+    same ``kid``, algorithm, public key and times. Nothing else moves."""
     expected = {table: dict(found) for table, found in before.items()}
+    derived = KeyEncryptionKey.from_secret_key(SIDECAR["settings"]["secret_key"])
+    for kid, (_, alg, private_key, public_jwk, created, retire) in before["signing_keys"].items():
+        if not is_sealed(private_key):
+            sealed = after["signing_keys"][kid][2]
+            assert unseal(sealed, derived, kid) == private_key
+            expected["signing_keys"][kid] = (kid, alg, sealed, public_jwk, created, retire)
     new_seqs = sorted(set(after["changes"]) - set(before["changes"]))
     assert len(new_seqs) == len(moved_aside(facts))
     for seq, user_id in zip(new_seqs, moved_aside(facts), strict=True):
@@ -185,6 +197,7 @@ def expected_rows(before: Rows, after: Rows, facts: dict[str, Any]) -> Rows:
 async def test_every_stored_value_is_kept(
     fixture: Fixture, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="sessionclaims.keys")
     before = fixture.raw_rows()
     assert all(before[table] for table in ("users", "sessions", "signing_keys", "changes"))
     async with fixture.backend(FakeClock(fixture.facts["tokens"][0]["minted_at"])):
@@ -199,6 +212,12 @@ async def test_every_stored_value_is_kept(
             assert user_id in warning
     else:
         assert warnings == []
+    encrypted = [r.getMessage() for r in caplog.records if r.name == "sessionclaims.keys"]
+    plain = sum(not is_sealed(row[2]) for row in before["signing_keys"].values())
+    assert len(encrypted) == (1 if plain else 0)
+    for message in encrypted:  # how many, and under which setting's secret
+        assert message.startswith(f"encrypted {plain} stored signing key(s) at rest with")
+        assert "from secret_key" in message
 
 
 async def test_duplicate_external_ids_are_moved_aside_and_recorded(

@@ -59,16 +59,22 @@ STORED_METADATA_BYTES = 4000
 """Size of the big user's public metadata as compact JSON (the limit is 4096)."""
 
 
+BENCH_KEY_ENCRYPTION_SECRET = "sessionclaims-bench key-encryption secret"
+"""Encrypts the benchmark backends' signing keys (every process of a run shares it)."""
+
+
 def compact_size(value: Any) -> int:
     """Bytes of ``value`` as compact UTF-8 JSON (how metadata limits count)."""
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
 def make_backend(url: str, *, template: dict[str, Any] | None = None, **settings: Any) -> Backend:
-    """A backend as the benchmarks use it: the shared issuer and origin, ES256."""
+    """A backend as the benchmarks use it: the shared issuer and origin, ES256, signing
+    keys encrypted at rest as in a deployment."""
     return Backend(
         url,
         issuer=ISSUER,
+        key_encryption_secret=BENCH_KEY_ENCRYPTION_SECRET,
         session_template=template if template is not None else ROLE_TEMPLATE,
         authorized_parties=[AZP],
         **settings,

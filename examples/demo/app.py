@@ -30,6 +30,7 @@ import json
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from string import Template
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -106,6 +107,18 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _key_encryption_secret(database_url: str) -> str | None:
+    """A random secret kept (mode 0600) beside the demo's SQLite file, made on first run;
+    ``None`` for an in-memory database (nothing at rest)."""
+    if not database_url.startswith("sqlite:///"):
+        return None
+    path = Path(database_url.removeprefix("sqlite:///") + ".demo-key-secret")
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32), encoding="ascii")
+    return path.read_text(encoding="ascii").strip()
+
+
 def create_app(
     database_url: str = "sqlite:///sessionclaims-demo.db",
     *,
@@ -118,12 +131,14 @@ def create_app(
     The demo's people keep what was done to them between runs; ``fresh=True``
     (``sessionclaims demo --fresh``) deletes them at start-up and seeds them anew."""
     # The demo calls its own backend API in-process; a fresh random secret key per run
-    # means nothing else can call it.
+    # means nothing else can call it. The signing keys, which persist with the database,
+    # are therefore encrypted under a secret of their own (docs/security.md).
     secret_key = "sk_demo_" + secrets.token_urlsafe(24)
     backend = Backend(
         database_url,
         issuer=origin,
         secret_key=secret_key,
+        key_encryption_secret=_key_encryption_secret(database_url),
         session_template=SESSION_TEMPLATE,
         authorized_parties=[origin],
         clock=clock,

@@ -23,7 +23,9 @@ max_token_bytes           SESSIONCLAIMS_MAX_TOKEN_BYTES    4000
 metadata_max_keys         SESSIONCLAIMS_METADATA_MAX_KEYS  20
 metadata_max_bytes        SESSIONCLAIMS_METADATA_MAX_BYTES 4096
 metadata_max_depth        SESSIONCLAIMS_METADATA_MAX_DEPTH 16
-key_encryption_secret     SESSIONCLAIMS_KEY_ENCRYPTION_SECRET  none (keys stored unencrypted)
+key_encryption            SESSIONCLAIMS_KEY_ENCRYPTION     ``aes-256-gcm`` (``none``: plain)
+key_encryption_secret     ..._KEY_ENCRYPTION_SECRET        from ``secret_key``, else a file
+previous_key_encryption_secrets (..._SECRETS)              none (comma-separated in the env)
 poll_interval             SESSIONCLAIMS_POLL_INTERVAL      0.25 s
 freshness_size            SESSIONCLAIMS_FRESHNESS_SIZE     100000
 cache_size                SESSIONCLAIMS_CACHE_SIZE         10000
@@ -35,6 +37,10 @@ roles                     SESSIONCLAIMS_ROLES (JSON)       ``org:admin``, ``org:
 ``roles`` maps each organization role to its permissions (:class:`~sessionclaims.roles.Roles`);
 in TOML it is a ``[roles]`` table (``[sessionclaims.roles]`` when the settings sit under
 ``[sessionclaims]``) whose keys are quoted: ``"org:admin" = ["org:invoices:write"]``.
+
+Private signing keys are encrypted at rest: docs/security.md says where the secret comes
+from (``key_encryption_secret``, else derived from ``secret_key``, else a key file beside
+an SQLite database) and how to rotate it.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from typing import Any
 from ._errors import ConfigurationError
 from .roles import Roles
 
-__all__ = ["Settings", "resolve_settings"]
+__all__ = ["KEY_ENCRYPTION_MODES", "SECRET_SETTINGS", "Settings", "resolve_settings"]
 
 ENV_PREFIX = "SESSIONCLAIMS_"
 
@@ -74,7 +80,9 @@ class Settings:
     metadata_max_keys: int = 20
     metadata_max_bytes: int = 4096
     metadata_max_depth: int = 16
+    key_encryption: str = "aes-256-gcm"
     key_encryption_secret: str | None = None
+    previous_key_encryption_secrets: tuple[str, ...] = ()
     poll_interval: float = 0.25
     freshness_size: int = 100_000
     cache_size: int = 10_000
@@ -86,7 +94,7 @@ class Settings:
         shown = {
             f.name: (
                 "<hidden>"
-                if f.name in _SECRETS and getattr(self, f.name)
+                if f.name in SECRET_SETTINGS and getattr(self, f.name)
                 else getattr(self, f.name)
             )
             for f in fields(self)
@@ -94,7 +102,13 @@ class Settings:
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
-_SECRETS = frozenset({"secret_key", "key_encryption_secret", "feed_keys"})
+SECRET_SETTINGS = frozenset(
+    {"secret_key", "key_encryption_secret", "previous_key_encryption_secrets", "feed_keys"}
+)
+"""The settings whose values are never shown (``repr``, ``sessionclaims config show``)."""
+KEY_ENCRYPTION_MODES = ("aes-256-gcm", "none")
+"""``key_encryption``: seal private signing keys at rest (the default), or opt out."""
+_LISTS = frozenset({"authorized_parties", "feed_keys", "previous_key_encryption_secrets"})
 _INTS = frozenset(
     {
         "token_lifetime",
@@ -125,7 +139,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
                 values[name] = json.loads(raw)
             except ValueError as exc:
                 raise ConfigurationError(f"{ENV_PREFIX}{name.upper()} must be JSON: {exc}") from exc
-        elif name in ("authorized_parties", "feed_keys"):
+        elif name in _LISTS:
             values[name] = [part.strip() for part in raw.split(",") if part.strip()]
         else:
             values[name] = raw
@@ -201,6 +215,20 @@ def _coerce(name: str, value: Any) -> Any:
             if not isinstance(key, str) or not key.strip() or key != key.strip():
                 raise ConfigurationError("feed_keys holds non-empty strings without spaces")
         return keys
+    if name == "previous_key_encryption_secrets":
+        if not isinstance(value, str | list | tuple):
+            raise ConfigurationError("previous_key_encryption_secrets must be a list of strings")
+        secrets = (value,) if isinstance(value, str) else tuple(value)
+        if not all(isinstance(secret, str) and secret for secret in secrets):
+            raise ConfigurationError("previous_key_encryption_secrets holds non-empty strings")
+        return secrets
+    if name == "key_encryption":
+        if value not in KEY_ENCRYPTION_MODES:
+            raise ConfigurationError(
+                f"key_encryption must be one of {', '.join(KEY_ENCRYPTION_MODES)} "
+                f"(SESSIONCLAIMS_KEY_ENCRYPTION); got {value!r}"
+            )
+        return value
     if name == "authorized_parties":
         if isinstance(value, str):
             value = [value]

@@ -501,6 +501,44 @@ async def test_delete_retired_keys(store: Store) -> None:
     assert (change.kind, change.created_at) == ("keys", NOW + 100)
 
 
+async def test_replace_private_keys_is_a_compare_and_set(store: Store) -> None:
+    await store.insert_key(make_key("k1", NOW), retire_others_at=None)
+    await store.insert_key(make_key("k2", NOW + 1), retire_others_at=NOW + 100)
+    seq = await store.last_change_seq()
+    plain = {k.kid: k.private_key for k in await store.list_keys()}
+    sealed = {kid: b"sealed:\x00\xff" + kid.encode() for kid in plain}
+    updates = [(kid, plain[kid], sealed[kid]) for kid in ("k1", "k2")]
+    assert await store.replace_private_keys([*updates, ("gone", b"x", b"y")]) == 2
+    assert {k.kid: k.private_key for k in await store.list_keys()} == sealed
+    assert [k.retire_at for k in await store.list_keys()] == [NOW + 100, None]
+    # A second writer that read the old value changes nothing: the first one won.
+    assert await store.replace_private_keys([(kid, plain[kid], b"other") for kid in plain]) == 0
+    assert {k.kid: k.private_key for k in await store.list_keys()} == sealed
+    assert await store.replace_private_keys([]) == 0
+    assert await store.changes_since(seq) == []
+
+
+async def test_concurrent_replace_private_keys_change_each_key_once(
+    store: Store, store_target: StoreTarget
+) -> None:
+    if not store_target.shared:
+        pytest.skip("needs two instances on the same data")
+    await store.insert_key(make_key("k1", NOW), retire_others_at=None)
+    (key,) = await store.list_keys()
+    other = store_target.make()
+    await other.open()
+    try:
+        won = await asyncio.gather(
+            store.replace_private_keys([("k1", key.private_key, b"from-a")]),
+            other.replace_private_keys([("k1", key.private_key, b"from-b")]),
+        )
+    finally:
+        await other.close()
+    assert sorted(won) == [0, 1]
+    (after,) = await store.list_keys()
+    assert after.private_key == (b"from-a" if won[0] else b"from-b")
+
+
 # -- change log ------------------------------------------------------------------------
 async def append_user_changes(store: Store, count: int, *, start: int = NOW) -> None:
     if await store.get_user("user_1") is None:

@@ -14,7 +14,7 @@ from typing import Any
 from ..backend import Backend
 from ..backend._context import Page
 from ..backend.signing_keys import KeyInfo
-from ..config import Settings
+from ..config import SECRET_SETTINGS, Settings
 from ..models import NewSession, Session, User
 from ._common import (
     CLIError,
@@ -284,14 +284,13 @@ def keys_jwks(args: argparse.Namespace, out: Output) -> int:
 
 
 # -- config -----------------------------------------------------------------------------
-_SECRETS = frozenset({"secret_key", "key_encryption_secret"})
 
 
 def _shown(settings: Settings, issuer_known: bool) -> dict[str, Any]:
     shown: dict[str, Any] = {}
     for field in dataclasses.fields(settings):
         value = getattr(settings, field.name)
-        if field.name in _SECRETS:
+        if field.name in SECRET_SETTINGS:
             value = "<set>" if value else None
         elif field.name == "database_url":
             value = shown_url(value)

@@ -108,6 +108,9 @@ class Backend:
             self.store,
             algorithm=s.signing_algorithm,
             encryption_secret=s.key_encryption_secret,
+            key_encryption=s.key_encryption,
+            secret_key=s.secret_key,
+            previous_secrets=s.previous_key_encryption_secrets,
             retire_after=self._longest_token_life,
             clock=self.clock,
         )

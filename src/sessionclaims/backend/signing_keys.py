@@ -2,20 +2,25 @@
 
 The key set persists, so a restart does not invalidate tokens and every process (or
 machine) on one store signs and verifies with the same keys. Private keys are encrypted
-at rest (AES-256-GCM, key derived with HKDF-SHA256) when a key-encryption secret is
-configured. Rotation makes a new key the signer and gives every older key a
-``retire_at``: it keeps verifying until every token it signed has expired, then leaves
-the JWKS and the store.
+at rest by default (AES-256-GCM under a key derived with HKDF-SHA256 from the
+key-encryption secret: ``key_encryption_secret``, else ``secret_key``, else a key file
+beside an SQLite database; docs/security.md has the account); ``key_encryption="none"``
+opts out, with a warning. Opening re-encrypts every stored key that is in plain text or
+sealed under an older secret, in place and under the same ``kid``. Rotation makes a new
+key the signer and gives every older key a ``retire_at``: it keeps verifying until every
+token it signed has expired, then leaves the JWKS and the store.
 """
 
 from __future__ import annotations
 
+import base64
 import builtins
 import logging
 import math
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -27,48 +32,128 @@ from .._json import dumps_compact
 from ..keys import KeyRing, KeySet, SigningKey
 from ..stores.base import KeyRecord, Store
 
-__all__ = ["KeyInfo", "KeyManager"]
+__all__ = ["KEY_FILE_SUFFIX", "KeyEncryptionKey", "KeyInfo", "KeyManager"]
 
 logger = logging.getLogger("sessionclaims.keys")
 
 _ENVELOPE = b"sessionclaims-aesgcm-v1:"
+_SALT = b"sessionclaims key encryption"
+_INFO = b"signing keys v1"
+# A distinct label: the key derived from secret_key is not the one a dedicated
+# key_encryption_secret of the same value would give, and reveals nothing of secret_key.
+_INFO_FROM_SECRET_KEY = b"signing keys v1, derived from secret_key"
+_IN_MEMORY_URL = "sqlite://"
+KEY_FILE_SUFFIX = ".key-encryption-secret"
+"""The key file beside an SQLite database (``auth.db`` -> ``auth.db.key-encryption-secret``)
+that holds the key-encryption secret when neither secret setting is given."""
+
+_HOW_TO_CONFIGURE = (
+    "set key_encryption_secret (SESSIONCLAIMS_KEY_ENCRYPTION_SECRET) or secret_key "
+    "(SESSIONCLAIMS_SECRET_KEY), or opt out of encryption at rest with "
+    "key_encryption='none' (SESSIONCLAIMS_KEY_ENCRYPTION=none); see docs/security.md"
+)
 
 
-def _kek(secret: str) -> AESGCM:
-    derived = HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=b"sessionclaims key encryption",
-        info=b"signing keys v1",
-    ).derive(secret.encode("utf-8"))
+@dataclass(frozen=True, slots=True)
+class KeyEncryptionKey:
+    """An AES-256-GCM key that seals private signing keys, and where its secret came
+    from (``source`` names a setting or file for messages; the secret is not kept)."""
+
+    source: str
+    aead: AESGCM = field(repr=False, compare=False)
+
+    @classmethod
+    def from_secret(cls, secret: str, source: str = "key_encryption_secret") -> KeyEncryptionKey:
+        """The key for a dedicated key-encryption secret (``key_encryption_secret``)."""
+        return cls(source, _derive(secret, _INFO))
+
+    @classmethod
+    def from_secret_key(cls, secret_key: str, source: str = "secret_key") -> KeyEncryptionKey:
+        """The key derived from the backend's ``secret_key`` (its own HKDF label)."""
+        return cls(source, _derive(secret_key, _INFO_FROM_SECRET_KEY))
+
+
+def _derive(secret: str, info: bytes) -> AESGCM:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=_SALT, info=info).derive(
+        secret.encode("utf-8")
+    )
     return AESGCM(derived)
 
 
-def seal(private_pem: bytes, secret: str | None, kid: str) -> bytes:
-    """Encrypt a PKCS#8 PEM for storage (no-op without a secret). ``kid`` is bound as
-    associated data, so a ciphertext cannot be swapped onto another key's row."""
-    if not secret:
+def is_sealed(stored: bytes) -> bool:
+    """True when ``stored`` is an encrypted envelope rather than a plain PEM."""
+    return stored.startswith(_ENVELOPE)
+
+
+def seal(private_pem: bytes, kek: KeyEncryptionKey | None, kid: str) -> bytes:
+    """Encrypt a PKCS#8 PEM for storage (kept as it is without a key). ``kid`` is bound
+    as associated data, so a ciphertext cannot be swapped onto another key's row."""
+    if kek is None:
         return private_pem
     nonce = os.urandom(12)
-    return _ENVELOPE + nonce + _kek(secret).encrypt(nonce, private_pem, kid.encode())
+    return _ENVELOPE + nonce + kek.aead.encrypt(nonce, private_pem, kid.encode())
 
 
-def unseal(stored: bytes, secret: str | None, kid: str) -> bytes:
-    """Inverse of :func:`seal`."""
-    if not stored.startswith(_ENVELOPE):
-        return stored
-    if not secret:
-        raise ConfigurationError(
-            "the signing keys in the store are encrypted: set key_encryption_secret "
-            "(SESSIONCLAIMS_KEY_ENCRYPTION_SECRET) to the secret they were written with"
-        )
+def unseal(stored: bytes, kek: KeyEncryptionKey, kid: str) -> bytes | None:
+    """The PEM inside an envelope made by :func:`seal` with ``kek``; ``None`` when
+    ``kek`` is not the key it was sealed with (or ``stored`` is no envelope)."""
+    if not is_sealed(stored):
+        return None
     body = stored[len(_ENVELOPE) :]
     try:
-        return _kek(secret).decrypt(body[:12], body[12:], kid.encode())
-    except InvalidTag as exc:
+        return kek.aead.decrypt(body[:12], body[12:], kid.encode())
+    except InvalidTag:
+        return None
+
+
+def key_file_secret(path: str, *, create: bool) -> str | None:
+    """The secret in the key file at ``path``; when it is missing, ``None``, or (with
+    ``create``) a new random one written there first (mode 0600, atomically: of two
+    processes creating it at once, both end up with the one that was linked first)."""
+    try:
+        with open(path, encoding="ascii") as file:
+            secret = file.read().strip()
+    except FileNotFoundError:
+        if not create:
+            return None
+        secret = _create_key_file(path)
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigurationError(
-            f"key_encryption_secret does not decrypt signing key {kid!r}: wrong secret?"
-        ) from exc
+            f"cannot read the key file {path} ({exc.__class__.__name__}): {_HOW_TO_CONFIGURE}"
+        ) from None
+    if len(secret) < 32:
+        raise ConfigurationError(
+            f"the key file {path} is empty or damaged: restore it from a backup, or "
+            f"{_HOW_TO_CONFIGURE}"
+        )
+    return secret
+
+
+def _create_key_file(path: str) -> str:
+    secret = base64.urlsafe_b64encode(os.urandom(32)).decode("ascii").rstrip("=")
+    try:
+        # mkstemp creates the file with mode 0600; the secret is complete on disk before
+        # the file appears under its name (link fails if another process was first).
+        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as file:
+                file.write(secret + "\n")
+                file.flush()
+                os.fsync(file.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                with open(path, encoding="ascii") as file:
+                    return file.read().strip()
+        finally:
+            os.unlink(temporary)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the key file {path} ({exc.strerror or exc.__class__.__name__}): "
+            f"{_HOW_TO_CONFIGURE}"
+        ) from None
+    logger.info("created the key-encryption secret file %s (mode 0600)", path)
+    return secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +178,18 @@ class KeyManager:
         encryption_secret: str | None,
         retire_after: Callable[[], float],
         clock: Callable[[], float],
+        key_encryption: str = "aes-256-gcm",
+        secret_key: str | None = None,
+        previous_secrets: Sequence[str] = (),
     ) -> None:
         self._store = store
         self._algorithm = algorithm
         self._secret = encryption_secret
+        self._secret_key = secret_key
+        self._previous = tuple(previous_secrets)
+        self._opted_out = key_encryption == "none"
+        self._sealing: KeyEncryptionKey | None = None
+        self._readers: builtins.list[KeyEncryptionKey] = []
         self._retire_after = retire_after
         self._clock = clock
         self._ring: KeyRing | None = None
@@ -153,8 +246,15 @@ class KeyManager:
         Keys are never rotated as a side effect of opening: when ``signing_algorithm``
         differs from the newest key's, the newest key keeps signing and a warning says to
         run ``sessionclaims keys rotate`` (or ``await backend.keys.rotate()``). An admin
-        tool started without the app's configuration must not rotate production keys."""
+        tool started without the app's configuration must not rotate production keys.
+
+        Before that, every stored key that is in plain text or sealed under an older
+        secret is encrypted with the current key-encryption secret, in place (same
+        ``kid``, so tokens it signed stay valid). A key that no configured secret opens
+        is a :class:`~sessionclaims.ConfigurationError` naming the settings."""
         records = await self._store.list_keys()
+        self._resolve_encryption(records)
+        records = await self._encrypt_at_rest(records)
         live = self._live(records)
         if not live or live[-1].retire_at is not None:
             await self._insert_new(retire_others=bool(live))
@@ -199,7 +299,7 @@ class KeyManager:
         record = KeyRecord(
             kid=key.kid,
             alg=key.alg,
-            private_key=seal(key.private_pem(), self._secret, key.kid),
+            private_key=seal(key.private_pem(), self._sealing, key.kid),
             public_jwk=dumps_compact(key.public_key.to_jwk()),
             created_at=now,
         )
@@ -220,9 +320,7 @@ class KeyManager:
             raise RuntimeError("no live signing key in the store")
         keys = {r.kid: self._keys.get(r.kid) for r in live}
         self._keys = {
-            r.kid: keys[r.kid]
-            or SigningKey.from_pem(unseal(r.private_key, self._secret, r.kid), alg=r.alg)
-            for r in live
+            r.kid: keys[r.kid] or SigningKey.from_pem(self._unseal(r)[0], alg=r.alg) for r in live
         }
         self._loaded = records
         self._records = live
@@ -235,3 +333,95 @@ class KeyManager:
     def _retire_due(self) -> None:
         """Drop the keys whose retirement time has come (no store call)."""
         self._build(self._loaded)
+
+    # -- encryption at rest -------------------------------------------------------------
+    def _resolve_encryption(self, records: builtins.list[KeyRecord]) -> None:
+        """Choose the key that seals (``None``: plain) and every key tried when reading.
+
+        The key file is created only when nothing stored is sealed yet: an admin command
+        started without the app's secret leaves no stray file behind."""
+        url = getattr(self._store, "url", "")
+        key_file = url.removeprefix("sqlite:///") + KEY_FILE_SUFFIX
+        has_key_file = url.startswith("sqlite:///")
+        readers: builtins.list[KeyEncryptionKey] = []
+        if self._secret:
+            readers.append(KeyEncryptionKey.from_secret(self._secret))
+        if self._secret_key:
+            readers.append(KeyEncryptionKey.from_secret_key(self._secret_key))
+        for i, old in enumerate(self._previous):
+            source = f"previous_key_encryption_secrets[{i}]"
+            readers.append(KeyEncryptionKey.from_secret(old, source))
+            readers.append(KeyEncryptionKey.from_secret_key(old, source))
+        sealing = readers[0] if (self._secret or self._secret_key) else None
+        if has_key_file:
+            create = sealing is None and not self._opted_out
+            create = create and not any(is_sealed(r.private_key) for r in records)
+            secret = key_file_secret(key_file, create=create)
+            if secret is not None:
+                readers.append(KeyEncryptionKey.from_secret(secret, f"the key file {key_file}"))
+                sealing = sealing or readers[-1]
+        if self._opted_out:
+            sealing = None
+            logger.warning(
+                "key_encryption is 'none': new private signing keys are stored in plain "
+                "text in %s, and whoever reads the database can sign tokens "
+                "(docs/security.md)",
+                url or "the store",
+            )
+        elif sealing is None and url != _IN_MEMORY_URL:
+            raise ConfigurationError(
+                f"private signing keys are encrypted at rest and no key-encryption secret "
+                f"is configured for {url or 'this store'}: {_HOW_TO_CONFIGURE}"
+            )
+        # An in-memory database is never at rest: without a secret its keys stay as
+        # they are, in the process's memory, like every loaded key.
+        self._sealing = sealing
+        self._readers = readers
+
+    def _unseal(self, record: KeyRecord) -> tuple[bytes, KeyEncryptionKey | None]:
+        """The record's PEM and the key that opened it (``None``: it was plain text)."""
+        if not is_sealed(record.private_key):
+            return record.private_key, None
+        for kek in self._readers:
+            pem = unseal(record.private_key, kek, record.kid)
+            if pem is not None:
+                return pem, kek
+        if not self._readers:
+            raise ConfigurationError(
+                "the signing keys in the store are encrypted and no key-encryption secret "
+                "is configured: set key_encryption_secret (SESSIONCLAIMS_KEY_ENCRYPTION_SECRET) "
+                "or secret_key to the secret they were written with; see docs/security.md"
+            )
+        tried = ", ".join(dict.fromkeys(kek.source for kek in self._readers))
+        raise ConfigurationError(
+            f"signing key {record.kid!r} does not decrypt with the key-encryption secret "
+            f"from {tried}: wrong secret? If you changed key_encryption_secret or "
+            "secret_key, put the old value in previous_key_encryption_secrets "
+            "(SESSIONCLAIMS_PREVIOUS_KEY_ENCRYPTION_SECRETS); see docs/security.md"
+        )
+
+    async def _encrypt_at_rest(self, records: builtins.list[KeyRecord]) -> builtins.list[KeyRecord]:
+        """Seal with the current key every record that is plain or under an older one."""
+        opened = [(record, *self._unseal(record)) for record in records]  # all, or raise
+        sealing = self._sealing
+        if sealing is None:
+            return records
+        updates = [
+            (record.kid, record.private_key, seal(pem, sealing, record.kid))
+            for record, pem, kek in opened
+            if kek is not sealing
+        ]
+        if not updates:
+            return records
+        plain = sum(1 for _, _, kek in opened if kek is None)
+        replaced = await self._store.replace_private_keys(updates)
+        logger.info(
+            "encrypted %d stored signing key(s) at rest with the key-encryption secret from "
+            "%s (%d were plain text, %d under another secret; %d done by another process)",
+            replaced,
+            sealing.source,
+            plain,
+            len(updates) - plain,
+            len(updates) - replaced,
+        )
+        return await self._store.list_keys()

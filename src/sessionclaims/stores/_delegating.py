@@ -12,7 +12,7 @@ store: PostgreSQL's operations also take the store's change feed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Concatenate, Generic, ParamSpec, Protocol, TypeAlias, TypeVar
 
 from ..models import SessionStatus
@@ -74,6 +74,10 @@ class StoreOps(Protocol[C_contra]):
     ) -> Result[None]: ...
 
     def list_keys(self, conn: C_contra, /) -> Result[list[KeyRecord]]: ...
+
+    def replace_private_keys(
+        self, conn: C_contra, updates: Sequence[tuple[str, bytes, bytes]], /
+    ) -> Result[int]: ...
 
     def changes_since(
         self, conn: C_contra, seq: int, limit: int, /
@@ -176,6 +180,14 @@ class DelegatingStore(Generic[C]):
     async def list_keys(self) -> list[KeyRecord]:
         """Every stored key, oldest first."""
         return await self._call(self._ops.list_keys)
+
+    async def replace_private_keys(self, updates: Sequence[tuple[str, bytes, bytes]]) -> int:
+        """Compare-and-set each ``(kid, expected, private_key)`` in one transaction; return
+        how many keys changed."""
+        checked = [(kid, bytes(old), bytes(new)) for kid, old, new in updates]
+        if not checked:
+            return 0
+        return await self._call(self._ops.replace_private_keys, checked)
 
     # -- change log -------------------------------------------------------------------
     async def changes_since(self, seq: int, *, limit: int = 1000) -> list[ChangeRecord]:

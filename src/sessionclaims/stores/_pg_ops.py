@@ -7,6 +7,7 @@ writes lock their row (``SELECT ... FOR UPDATE``) at the default READ COMMITTED 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -266,6 +267,17 @@ async def insert_key(
             rows.key_params(key),
         )
         await _append_change(conn, feed, "keys", key.created_at)
+
+
+async def replace_private_keys(
+    conn: Connection, updates: Sequence[tuple[str, bytes, bytes]]
+) -> int:
+    sql = "UPDATE signing_keys SET private_key = %s WHERE kid = %s AND private_key = %s"
+    replaced = 0
+    async with conn.transaction():
+        for kid, old, new in updates:
+            replaced += (await conn.execute(sql, (new, kid, old))).rowcount
+    return replaced
 
 
 async def delete_retired_keys(conn: Connection, feed: Feed, now_ms: int) -> int:

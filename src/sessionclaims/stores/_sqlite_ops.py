@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -302,6 +302,14 @@ def insert_key(conn: sqlite3.Connection, key: KeyRecord, retire_others_at: int |
             rows.key_params(key),
         )
         _append_change(conn, "keys", key.created_at)
+
+
+def replace_private_keys(
+    conn: sqlite3.Connection, updates: Sequence[tuple[str, bytes, bytes]]
+) -> int:
+    sql = "UPDATE signing_keys SET private_key = ? WHERE kid = ? AND private_key = ?"
+    with write(conn):
+        return sum(conn.execute(sql, (new, kid, old)).rowcount for kid, old, new in updates)
 
 
 def delete_retired_keys(conn: sqlite3.Connection, now_ms: int) -> int:

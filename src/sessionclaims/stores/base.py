@@ -26,7 +26,7 @@ them against every store):
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -284,6 +284,12 @@ class Store(Protocol):
     async def delete_retired_keys(self, *, now_ms: int) -> int:
         """Delete keys whose ``retire_at`` has passed (``retire_at <= now_ms``); append a
         ``keys`` change if any; return how many were deleted."""
+
+    async def replace_private_keys(self, updates: Sequence[tuple[str, bytes, bytes]]) -> int:
+        """For each ``(kid, expected, private_key)``, set the key's ``private_key`` only if
+        it still holds ``expected`` (compare-and-set), all in one transaction; return how
+        many keys changed. A key another process changed or deleted first is left alone.
+        Nothing else moves and no change is appended (the public keys are the same)."""
 
     # -- change log -------------------------------------------------------------------
     async def changes_since(self, seq: int, *, limit: int = 1000) -> list[ChangeRecord]:
