@@ -29,7 +29,7 @@ from sessionclaims import (
     TokenError,
 )
 from sessionclaims.backend.signing_keys import KeyEncryptionKey, is_sealed, unseal
-from sessionclaims.stores import open_store
+from sessionclaims.stores import MembershipRecord, OrganizationRecord, open_store
 
 from .helpers import FakeClock, bearer, client, make_app
 from .stores.helpers import POSTGRES_URL, postgres_schema, require_postgres
@@ -164,7 +164,12 @@ def expected_rows(before: Rows, after: Rows, facts: dict[str, Any]) -> Rows:
 
     Opening encrypts plain-text private keys (0.1.0 wrote them without a
     ``key_encryption_secret``) in place, under the secret derived from ``secret_key``:
-    same ``kid``, algorithm, public key and times. Nothing else moves."""
+    same ``kid``, algorithm, public key and times. Nothing else moves.
+
+    Migration 3 (organizations) moves nothing here: it adds tables and the columns
+    ``sessions.active_organization_id`` and ``changes.organization_id`` (checked in
+    :func:`test_migration_3_adds_organizations_and_keeps_the_sequence`); on SQLite the change
+    log is rebuilt, and every seq and value above must come through it."""
     expected = {table: dict(found) for table, found in before.items()}
     derived = KeyEncryptionKey.from_secret_key(SIDECAR["settings"]["secret_key"])
     for kid, (_, alg, private_key, public_jwk, created, retire) in before["signing_keys"].items():
@@ -269,7 +274,9 @@ async def test_users_sessions_sign_ups_and_keys_read_back_as_0_1_0_answered(
     assert [user.to_dict() for user in users.data] == expected
     clock.now = facts["tokens"][-1]["minted_at"]  # effective statuses as 0.1.0 saw them
     sessions = await backend.sessions.list_sessions(limit=100)
-    assert [session.to_dict() for session in sessions.data] == facts["sessions"]
+    assert [session.to_dict() for session in sessions.data] == [
+        {**session, "active_organization_id": None} for session in facts["sessions"]
+    ]
     for sign_up in facts.get("sign_ups", {}).values():
         assert (await backend.sign_ups.get_sign_up(sign_up["id"])).to_dict() == sign_up
     keys = [
@@ -329,3 +336,60 @@ async def test_refresh_credentials_issued_by_0_1_0_still_refresh(
             answer = (await c.get("/whoami", headers=bearer(token))).json()
             assert answer["signed_in"], answer
             assert answer["claims"]["sid"] == entry["session_id"]
+
+
+def sqlite_sequence(fixture: Fixture) -> int | None:
+    """The change log's AUTOINCREMENT counter (SQLite), or ``None`` (PostgreSQL)."""
+    if fixture.schema is not None:
+        return None
+    conn = sqlite3.connect(fixture.url.removeprefix("sqlite:///"))
+    try:
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+    finally:
+        conn.close()
+    return None if row is None else int(row[0])
+
+
+async def test_migration_3_adds_organizations_and_keeps_the_sequence(fixture: Fixture) -> None:
+    before = fixture.raw_rows()
+    counter = sqlite_sequence(fixture)
+    highest = max(before["changes"])
+    active = next(t for t in fixture.facts["tokens"] if t["session_status"] == "active")
+    now = int(active["minted_at"] * 1000)
+    store = fixture.store()
+    await store.open()
+    try:
+        sessions, total = await store.list_sessions(
+            user_id=None, status=None, now_ms=now, limit=500, offset=0
+        )
+        assert total == len(before["sessions"])
+        assert {s.active_organization_id for s in sessions} == {None}
+        kept = await store.changes_since(0, limit=10_000)
+        assert [c.seq for c in kept] == sorted(c.seq for c in kept)
+        assert {c.organization_id for c in kept} == {None}
+        if counter is not None:
+            assert sqlite_sequence(fixture) == max(counter, max(c.seq for c in kept))
+
+        org = OrganizationRecord("org_up", "Upgraded", "upgraded", now, now, {}, {})
+        member = MembershipRecord(
+            "mem_up", "org_up", active["user_id"], "org:admin", now, now, {"seat": 1}, {}
+        )
+        await store.insert_organization(org, None)
+        await store.insert_membership(member)
+        await store.update_organization(
+            "org_up", lambda o: o.evolve(name="Renamed", version=2), now_ms=now
+        )
+        new = await store.changes_since(highest)
+        assert [c.kind for c in new[-2:]] == ["membership", "organization"]
+        floor = max(highest, counter or 0)
+        assert all(c.seq > floor for c in new[-2:])
+        await store.set_active_organization(active["session_id"], "org_up", now_ms=now)
+        view = await store.get_session_with_user(active["session_id"])
+        assert view is not None
+        assert view.organization is not None
+        assert view.organization.members_count == 1
+        assert view.membership == member
+    finally:
+        await store.close()
+    after = fixture.raw_rows()
+    assert {seq: after["changes"][seq] for seq in before["changes"]} == before["changes"]

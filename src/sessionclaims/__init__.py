@@ -10,18 +10,23 @@ import sessionclaims.api  # noqa: F401
 
 from .__about__ import __version__
 from ._errors import (
+    AlreadyMember,
     ConfigurationError,
     Conflict,
     ExternalIdTaken,
     InvalidRequest,
     KeyFormatError,
+    MembershipNotFound,
     MetadataError,
+    NotAMember,
     NotFound,
+    OrganizationNotFound,
     SessionClaimsError,
     SessionNotActive,
     SessionNotFound,
     SignUpAlreadyCompleted,
     SignUpNotFound,
+    SlugTaken,
     StoreUnavailable,
     TemplateError,
     TemplateNotFound,
@@ -32,10 +37,11 @@ from .auth import Auth, AuthUser
 from .backend import Backend
 from .keys import KeySet, PublicKey, SigningKey
 from .middleware import SessionClaimsMiddleware
-from .models import NewSession, Session, SignUp, User
+from .models import Membership, NewSession, Organization, Session, SignUp, User
 from .tokens import TokenVerifier, VerifiedToken, VerifyOptions
 
 __all__ = [
+    "AlreadyMember",
     "Auth",
     "AuthUser",
     "Backend",
@@ -45,9 +51,14 @@ __all__ = [
     "InvalidRequest",
     "KeyFormatError",
     "KeySet",
+    "Membership",
+    "MembershipNotFound",
     "MetadataError",
     "NewSession",
+    "NotAMember",
     "NotFound",
+    "Organization",
+    "OrganizationNotFound",
     "PublicKey",
     "Session",
     "SessionClaimsError",
@@ -58,6 +69,7 @@ __all__ = [
     "SignUpAlreadyCompleted",
     "SignUpNotFound",
     "SigningKey",
+    "SlugTaken",
     "StoreUnavailable",
     "TemplateError",
     "TemplateNotFound",

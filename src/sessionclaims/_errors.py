@@ -8,14 +8,19 @@
     ├── TemplateError               a claims template failed its load-time check (.path, .column)
     ├── TokenError                  a token was refused (.reason: "token-expired", ...)
     ├── InvalidRequest              input refused (.code, .param, .status; HTTP 4xx)
-    │   └── MetadataError           a metadata write was refused
+    │   ├── MetadataError           a metadata write was refused
+    │   └── NotAMember              the person is not a member of that organization (403)
     ├── NotFound                    (.code = "resource_not_found")
     │   ├── UserNotFound
     │   ├── SessionNotFound
     │   ├── SignUpNotFound
-    │   └── TemplateNotFound
+    │   ├── TemplateNotFound
+    │   ├── OrganizationNotFound
+    │   └── MembershipNotFound
     ├── Conflict                    a state conflict (.code = "conflict", .param)
     │   ├── ExternalIdTaken
+    │   ├── SlugTaken
+    │   ├── AlreadyMember
     │   ├── SignUpAlreadyCompleted
     │   └── SessionNotActive
     └── StoreUnavailable            the store cannot be reached; nothing was written
@@ -94,6 +99,21 @@ class MetadataError(InvalidRequest):
     """
 
 
+class NotAMember(InvalidRequest):
+    """The session's user is not a member of the organization asked for (or there is no
+    such organization); nothing was written. HTTP 403 ``not_a_member``."""
+
+    def __init__(self, organization_id: str, user_id: str) -> None:
+        super().__init__(
+            "not_a_member",
+            f"user {user_id!r} is not a member of organization {organization_id!r}",
+            param="organization_id",
+            status=403,
+        )
+        self.organization_id = organization_id
+        self.user_id = user_id
+
+
 class NotFound(SessionClaimsError, LookupError):
     """Something looked up by id does not exist."""
 
@@ -130,6 +150,24 @@ class TemplateNotFound(NotFound):
     kind = "template"
 
 
+class OrganizationNotFound(NotFound):
+    """No organization with this id (or slug)."""
+
+    kind = "organization"
+
+
+class MembershipNotFound(NotFound):
+    """The user is not a member of this organization. ``resource_id`` is the user id."""
+
+    kind = "membership"
+
+    def __init__(self, organization_id: str, user_id: str) -> None:
+        message = f"user {user_id!r} is not a member of organization {organization_id!r}"
+        super(NotFound, self).__init__(message)
+        self.resource_id = user_id
+        self.organization_id = organization_id
+
+
 class Conflict(SessionClaimsError):
     """The request conflicts with the current state of a resource."""
 
@@ -146,6 +184,31 @@ class ExternalIdTaken(Conflict):
 
     def __init__(self) -> None:
         super().__init__("another user already has this external_id")
+
+
+class SlugTaken(Conflict):
+    """Another organization already has this ``slug`` (slugs are unique). Nothing was
+    written."""
+
+    param = "slug"
+
+    def __init__(self, slug: str | None = None) -> None:
+        named = f" {slug!r}" if slug else ""
+        super().__init__(f"another organization already has the slug{named}")
+
+
+class AlreadyMember(Conflict):
+    """The user is already a member of this organization (at most once). Nothing was
+    written."""
+
+    param = "user_id"
+
+    def __init__(self, organization_id: str | None = None, user_id: str | None = None) -> None:
+        if organization_id and user_id:
+            message = f"user {user_id!r} is already a member of organization {organization_id!r}"
+        else:
+            message = "the user is already a member of this organization"
+        super().__init__(message)
 
 
 class SignUpAlreadyCompleted(Conflict):

@@ -1,4 +1,5 @@
-"""The values ``sessionclaims`` hands out: users, sessions, sign-ups and new sessions.
+"""The values ``sessionclaims`` hands out: users, sessions, sign-ups, new sessions,
+organizations and memberships.
 
 All of them are immutable. Times are integers in Unix **milliseconds**, as in the HTTP
 API, so a value read in Python and the same value read over HTTP compare equal.
@@ -83,6 +84,8 @@ class Session:
     last_active_at: int
     origin: str | None = None
     """The origin the session was created for; becomes the tokens' ``azp``."""
+    active_organization_id: str | None = None
+    """The organization the session works in now (its tokens carry ``org_id``), or ``None``."""
 
     @property
     def is_active(self) -> bool:
@@ -99,7 +102,83 @@ class Session:
             "created_at": self.created_at,
             "expire_at": self.expire_at,
             "last_active_at": self.last_active_at,
+            "active_organization_id": self.active_organization_id,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Organization:
+    """An organization (a tenant) and its two tiers of metadata."""
+
+    id: str
+    name: str
+    slug: str
+    created_at: int
+    updated_at: int
+    public_metadata: Mapping[str, Any]
+    private_metadata: Mapping[str, Any]
+    members_count: int
+
+    @property
+    def trusted_metadata(self) -> Mapping[str, Any]:
+        """Alias of ``public_metadata`` (the trusted / untrusted spelling)."""
+        return self.public_metadata
+
+    def to_dict(self, *, include_private: bool = True) -> dict[str, Any]:
+        """The HTTP API's organization object. Frontend answers pass
+        ``include_private=False``: the key ``private_metadata`` is then absent."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "object": "organization",
+            "name": self.name,
+            "slug": self.slug,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "public_metadata": dict(self.public_metadata),
+        }
+        if include_private:
+            data["private_metadata"] = dict(self.private_metadata)
+        data["members_count"] = self.members_count
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """A person's membership in an organization: their role there, its permissions and
+    two tiers of metadata."""
+
+    id: str
+    organization_id: str
+    user_id: str
+    role: str
+    permissions: tuple[str, ...]
+    created_at: int
+    updated_at: int
+    public_metadata: Mapping[str, Any]
+    private_metadata: Mapping[str, Any]
+
+    @property
+    def trusted_metadata(self) -> Mapping[str, Any]:
+        """Alias of ``public_metadata`` (the trusted / untrusted spelling)."""
+        return self.public_metadata
+
+    def to_dict(self, *, include_private: bool = True) -> dict[str, Any]:
+        """The HTTP API's membership object. Frontend answers pass
+        ``include_private=False``: the key ``private_metadata`` is then absent."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "object": "organization_membership",
+            "organization_id": self.organization_id,
+            "user_id": self.user_id,
+            "role": self.role,
+            "permissions": list(self.permissions),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "public_metadata": dict(self.public_metadata),
+        }
+        if include_private:
+            data["private_metadata"] = dict(self.private_metadata)
+        return data
 
 
 @dataclass(frozen=True, slots=True)

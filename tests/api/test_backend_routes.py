@@ -542,6 +542,7 @@ async def test_list_and_get_sessions(api: Api, member: Member) -> None:
         "created_at",
         "expire_at",
         "last_active_at",
+        "active_organization_id",
     }
     assert session["status"] == "active"
 

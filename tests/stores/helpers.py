@@ -20,13 +20,33 @@ from typing import Any
 
 import pytest
 
-from sessionclaims.stores import SessionRecord, Store, UserRecord, open_store
+from sessionclaims.stores import (
+    MembershipRecord,
+    OrganizationRecord,
+    SessionRecord,
+    Store,
+    UserRecord,
+    open_store,
+)
 
 POSTGRES_URL = os.environ.get(
     "SESSIONCLAIMS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 NOW = 1_800_000_000_000
 DAY = 86_400_000
+
+ODD_METADATA: dict[str, Any] = {  # stored byte for byte, key order and all
+    "z": 1,
+    "a": "nul\x00inside",
+    "ünïcödé": "日本語 🎉 مرحبا",
+    "nested": {"b": [1, 2.5, None, True, False], "a": {}, "deep": [[[{"x": "y"}]]]},
+    "big": 2**53 + 1,
+    "neg": -0.0,
+    "float": 0.1,
+    "escapes": '"quoted" \\ back\nslash \u2028 \t',
+    "control": "\x01\x1f\x7f",
+    "": "empty key",
+}
 
 STORE_KINDS = [
     "sqlite-memory",
@@ -154,4 +174,52 @@ def make_session(
         last_active_at=created_at,
         refresh_hash=hashlib.sha256(session_id.encode()).digest(),
         origin=origin,
+    )
+
+
+def make_org(
+    org_id: str = "org_1",
+    *,
+    name: str | None = None,
+    slug: str | None = None,
+    created_at: int = NOW,
+    public: dict[str, Any] | None = None,
+    private: dict[str, Any] | None = None,
+    version: int = 1,
+) -> OrganizationRecord:
+    return OrganizationRecord(
+        id=org_id,
+        name=name or f"Org {org_id}",
+        slug=slug or org_id.replace("_", "-"),
+        created_at=created_at,
+        updated_at=created_at,
+        public_metadata=public or {},
+        private_metadata=private or {},
+        version=version,
+    )
+
+
+def make_membership(
+    org_id: str = "org_1",
+    user_id: str = "user_1",
+    *,
+    membership_id: str | None = None,
+    role: str = "org:member",
+    created_at: int = NOW,
+    public: dict[str, Any] | None = None,
+    private: dict[str, Any] | None = None,
+    version: int = 1,
+    token_bytes: int = 0,
+) -> MembershipRecord:
+    return MembershipRecord(
+        id=membership_id or f"mem_{org_id}_{user_id}",
+        organization_id=org_id,
+        user_id=user_id,
+        role=role,
+        created_at=created_at,
+        updated_at=created_at,
+        public_metadata=public or {},
+        private_metadata=private or {},
+        version=version,
+        token_bytes=token_bytes,
     )

@@ -26,22 +26,9 @@ from sessionclaims.stores import (
     dump_metadata,
 )
 
-from .helpers import DAY, NOW, StoreTarget, make_session, make_user
+from .helpers import DAY, NOW, ODD_METADATA, StoreTarget, make_session, make_user
 
 pytestmark = pytest.mark.anyio
-
-ODD_METADATA: dict[str, Any] = {
-    "z": 1,
-    "a": "nul\x00inside",
-    "ünïcödé": "日本語 🎉 مرحبا",
-    "nested": {"b": [1, 2.5, None, True, False], "a": {}, "deep": [[[{"x": "y"}]]]},
-    "big": 2**53 + 1,
-    "neg": -0.0,
-    "float": 0.1,
-    "escapes": '"quoted" \\ back\nslash \u2028 \t',
-    "control": "\x01\x1f\x7f",
-    "": "empty key",
-}
 
 
 def dumps(user: UserRecord) -> tuple[str, str, str]:
@@ -615,11 +602,12 @@ async def test_get_session_with_user_reads_both_at_once(store: Store) -> None:
     await store.insert_session(make_session("sess_1"))
     found = await store.get_session_with_user("sess_1")
     assert found is not None
-    session, owner = found
+    session, owner, organization, membership = found
     assert session == await store.get_session("sess_1")
     assert owner == user
+    assert (organization, membership) == (None, None)  # no active organization
     await store.delete_user("user_1", now_ms=NOW + 1)
     after = await store.get_session_with_user("sess_1")
     assert after is not None
-    assert after[0].status == "revoked"
-    assert after[1] is None
+    assert after.session.status == "revoked"
+    assert after.user is None

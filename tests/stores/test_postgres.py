@@ -203,6 +203,8 @@ async def test_schemas_isolate_stores(make_store: Callable[..., Any], schema: st
     assert [t for (t,) in tables] == [
         "changes",
         "external_id_duplicates",
+        "organization_memberships",
+        "organizations",
         "schema_migrations",
         "sessions",
         "sign_ups",

@@ -8,10 +8,11 @@ Every error the API answers, whatever raised it, has the body (docs/http-api.md)
 exception                              status  code
 =====================================  ======  ========================================
 :class:`ApiError` (raised by the API)  its own its own (``unauthorized``, ``malformed_json``...)
-``InvalidRequest`` / ``MetadataError``  .status .code, with ``.meta``
+``InvalidRequest`` / ``MetadataError``  .status .code, with ``.meta`` (``NotAMember``: 403
+                                               ``not_a_member``)
 ``TokenError``                         401     ``unauthorized``, ``meta.reason``
-``NotFound`` (user, session...)        404     ``resource_not_found``
-``Conflict`` (sign-up completed...)    409     ``conflict``
+``NotFound`` (user, organization...)   404     ``resource_not_found``
+``Conflict`` (slug taken...)           409     ``conflict``, ``meta.param`` when known
 ``StoreUnavailable``                   503     ``store_unavailable`` (a write adds
                                                "nothing was written")
 Starlette's 404 / 405 (routing)        404/405 ``resource_not_found`` / ``method_not_allowed``

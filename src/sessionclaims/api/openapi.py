@@ -83,8 +83,18 @@ SCHEMAS: dict[str, Any] = {
             "created_at": _MS,
             "expire_at": _MS,
             "last_active_at": _MS,
+            "active_organization_id": {"type": ["string", "null"]},
         },
-        required=["id", "object", "user_id", "status", "created_at", "expire_at", "last_active_at"],
+        required=[
+            "id",
+            "object",
+            "user_id",
+            "status",
+            "created_at",
+            "expire_at",
+            "last_active_at",
+            "active_organization_id",
+        ],
     ),
     "SignUp": _object(
         {

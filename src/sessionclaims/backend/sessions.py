@@ -158,7 +158,7 @@ class SessionsResource:
         found = await ctx.store.get_session_with_user(session_id)
         if found is None:
             raise SessionNotFound(session_id)
-        record, user = found
+        record, user = found.session, found.user
         now = ctx.now_ms()
         status = record.effective_status(now)
         if status == "active" and record.expire_at - ctx.settings.clock_skew * 1000 <= now:

@@ -1,4 +1,5 @@
-"""Stores: where users, sessions, sign-ups, signing keys and the change log live.
+"""Stores: where users, sessions, sign-ups, organizations and their memberships, signing
+keys and the change log live.
 
 :func:`open_store` picks the implementation from the URL's scheme:
 
@@ -22,7 +23,12 @@ from .base import (
     ChangeRecord,
     DuplicateRecord,
     KeyRecord,
+    MembershipMutation,
+    MembershipRecord,
+    OrganizationMutation,
+    OrganizationRecord,
     SessionRecord,
+    SessionView,
     SignUpRecord,
     Store,
     UserMutation,
@@ -38,8 +44,13 @@ __all__ = [
     "ChangeRecord",
     "DuplicateRecord",
     "KeyRecord",
+    "MembershipMutation",
+    "MembershipRecord",
+    "OrganizationMutation",
+    "OrganizationRecord",
     "SQLiteStore",
     "SessionRecord",
+    "SessionView",
     "SignUpRecord",
     "Store",
     "UserMutation",

@@ -6,8 +6,10 @@ SQLite store's worker thread; ``_pg_ops``: coroutines, run on a pooled connectio
 :class:`DelegatingStore` implements those once, against :class:`StoreOps`, which both
 modules satisfy; a store sets ``_ops`` to its module and runs each operation through
 its own ``_call``. The writes that append to the change log (``update_user``,
-``delete_user``, ``end_session``, ``insert_key``, ``delete_retired_keys``) stay in each
-store: PostgreSQL's operations also take the store's change feed.
+``delete_user``, ``end_session``, ``insert_key``, ``delete_retired_keys``,
+``update_organization``, ``delete_organization``, ``insert_membership``,
+``update_membership``, ``delete_membership``) stay in each store: PostgreSQL's
+operations also take the store's change feed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,16 @@ from typing import TYPE_CHECKING, Concatenate, Generic, ParamSpec, Protocol, Typ
 
 from ..models import SessionStatus
 from . import _rows as rows
-from .base import ChangeRecord, KeyRecord, SessionRecord, SignUpRecord, UserRecord
+from .base import (
+    ChangeRecord,
+    KeyRecord,
+    MembershipRecord,
+    OrganizationRecord,
+    SessionRecord,
+    SessionView,
+    SignUpRecord,
+    UserRecord,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -50,7 +61,45 @@ class StoreOps(Protocol[C_contra]):
 
     def get_session_with_user(
         self, conn: C_contra, session_id: str, /
-    ) -> Result[tuple[SessionRecord, UserRecord | None] | None]: ...
+    ) -> Result[SessionView | None]: ...
+
+    def set_active_organization(
+        self, conn: C_contra, session_id: str, org_id: str | None, now_ms: int, /
+    ) -> Result[SessionRecord]: ...
+
+    def insert_organization(
+        self, conn: C_contra, org: OrganizationRecord, creator: MembershipRecord | None, /
+    ) -> Result[None]: ...
+
+    def get_organization(
+        self, conn: C_contra, org_id: str, /
+    ) -> Result[OrganizationRecord | None]: ...
+
+    def get_organization_by_slug(
+        self, conn: C_contra, slug: str, /
+    ) -> Result[OrganizationRecord | None]: ...
+
+    def list_organizations(
+        self, conn: C_contra, limit: int, offset: int, query: str | None, /
+    ) -> Result[tuple[list[OrganizationRecord], int]]: ...
+
+    def get_membership(
+        self, conn: C_contra, org_id: str, user_id: str, /
+    ) -> Result[MembershipRecord | None]: ...
+
+    def list_memberships(
+        self,
+        conn: C_contra,
+        organization_id: str | None,
+        user_id: str | None,
+        limit: int,
+        offset: int,
+        /,
+    ) -> Result[tuple[list[tuple[MembershipRecord, OrganizationRecord]], int]]: ...
+
+    def largest_member(
+        self, conn: C_contra, org_id: str, /
+    ) -> Result[tuple[MembershipRecord, UserRecord] | None]: ...
 
     def list_sessions(
         self,
@@ -136,11 +185,17 @@ class DelegatingStore(Generic[C]):
         """The session, or ``None``."""
         return await self._call(self._ops.get_session, session_id)
 
-    async def get_session_with_user(
-        self, session_id: str
-    ) -> tuple[SessionRecord, UserRecord | None] | None:
-        """The session and its user (``None`` once deleted) in one call, or ``None``."""
+    async def get_session_with_user(self, session_id: str) -> SessionView | None:
+        """The session, its user, its active organization and the membership in it, in
+        one call (:class:`~sessionclaims.stores.SessionView`), or ``None``."""
         return await self._call(self._ops.get_session_with_user, session_id)
+
+    async def set_active_organization(
+        self, session_id: str, org_id: str | None, *, now_ms: int
+    ) -> SessionRecord:
+        """Set or clear the session's active organization (membership checked in the same
+        transaction; no change-log entry)."""
+        return await self._call(self._ops.set_active_organization, session_id, org_id, now_ms)
 
     async def list_sessions(
         self,
@@ -158,6 +213,52 @@ class DelegatingStore(Generic[C]):
     async def touch_session(self, session_id: str, *, now_ms: int) -> None:
         """Set ``last_active_at`` (never backwards; no change-log entry)."""
         await self._call(self._ops.touch_session, session_id, now_ms)
+
+    # -- organizations and memberships -------------------------------------------------
+    async def insert_organization(
+        self, org: OrganizationRecord, creator: MembershipRecord | None
+    ) -> None:
+        """Insert an organization and its creator's membership, in one transaction."""
+        rows.check_creator(org, creator)
+        await self._call(self._ops.insert_organization, org, creator)
+
+    async def get_organization(self, org_id: str) -> OrganizationRecord | None:
+        """The organization, or ``None``."""
+        return await self._call(self._ops.get_organization, org_id)
+
+    async def get_organization_by_slug(self, slug: str) -> OrganizationRecord | None:
+        """The organization with this ``slug``, or ``None``."""
+        return await self._call(self._ops.get_organization_by_slug, slug)
+
+    async def list_organizations(
+        self, *, limit: int, offset: int, query: str | None = None
+    ) -> tuple[list[OrganizationRecord], int]:
+        """A page of organizations, oldest first, and the total count; ``query`` matches
+        name or slug (case-insensitive substring)."""
+        rows.check_page(limit, offset)
+        return await self._call(self._ops.list_organizations, limit, offset, query)
+
+    async def get_membership(self, org_id: str, user_id: str) -> MembershipRecord | None:
+        """The user's membership in the organization, or ``None``."""
+        return await self._call(self._ops.get_membership, org_id, user_id)
+
+    async def list_memberships(
+        self,
+        *,
+        organization_id: str | None = None,
+        user_id: str | None = None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[tuple[MembershipRecord, OrganizationRecord]], int]:
+        """A page of an organization's or a user's memberships with their organizations,
+        oldest first, and the total count."""
+        rows.check_page(limit, offset)
+        rows.membership_filter(organization_id, user_id, "?")  # exactly one filter
+        return await self._call(self._ops.list_memberships, organization_id, user_id, limit, offset)
+
+    async def largest_member(self, org_id: str) -> tuple[MembershipRecord, UserRecord] | None:
+        """The membership with the largest ``token_bytes`` and its user, or ``None``."""
+        return await self._call(self._ops.largest_member, org_id)
 
     # -- sign-ups ---------------------------------------------------------------------
     async def insert_sign_up(self, sign_up: SignUpRecord) -> None:

@@ -5,18 +5,28 @@ parameter, the caller passes its placeholder (``?`` or ``%s``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .._errors import SessionNotActive, SignUpAlreadyCompleted, SignUpNotFound
+from .._errors import (
+    NotAMember,
+    SessionNotActive,
+    SignUpAlreadyCompleted,
+    SignUpNotFound,
+)
 from ..models import END_STATUSES, SESSION_STATUSES, SessionStatus, SignUpStatus
 from .base import (
     ChangeKind,
     ChangeRecord,
     KeyRecord,
+    MembershipMutation,
+    MembershipRecord,
+    OrganizationMutation,
+    OrganizationRecord,
     SessionRecord,
+    SessionView,
     SignUpRecord,
     UserMutation,
     UserRecord,
@@ -28,18 +38,46 @@ USER_COLUMNS = (
     "id, external_id, created_at, updated_at, public_metadata, private_metadata,"
     " unsafe_metadata, version"
 )
-SESSION_COLUMNS = "id, user_id, status, created_at, expire_at, last_active_at, refresh_hash, origin"
+SESSION_COLUMNS = (
+    "id, user_id, status, created_at, expire_at, last_active_at, refresh_hash, origin,"
+    " active_organization_id"
+)
+ORGANIZATION_COLUMNS = (
+    "id, name, slug, created_at, updated_at, public_metadata, private_metadata,"
+    " members_count, version"
+)
+MEMBERSHIP_COLUMNS = (
+    "id, organization_id, user_id, role, created_at, updated_at, public_metadata,"
+    " private_metadata, version, token_bytes"
+)
 SIGN_UP_COLUMNS = "id, status, unsafe_metadata, created_at, user_id"
 KEY_COLUMNS = "kid, alg, private_key, public_jwk, created_at, retire_at"
-CHANGE_COLUMNS = "seq, kind, user_id, session_id, version, created_at"
+CHANGE_COLUMNS = "seq, kind, user_id, session_id, version, created_at, organization_id"
 
 SELECT_USERS = f"SELECT {USER_COLUMNS} FROM users"  # noqa: S608 - constant fragments
 SELECT_SESSIONS = f"SELECT {SESSION_COLUMNS} FROM sessions"  # noqa: S608 - constant fragments
+SELECT_ORGANIZATIONS = f"SELECT {ORGANIZATION_COLUMNS} FROM organizations"  # noqa: S608
+SELECT_MEMBERSHIPS = f"SELECT {MEMBERSHIP_COLUMNS} FROM organization_memberships"  # noqa: S608
 
 SIGN_UP_STATUSES: frozenset[str] = frozenset({"pending", "complete"})
-CHANGE_KINDS: frozenset[str] = frozenset({"user", "user_deleted", "session", "keys"})
 
 Row = Sequence[Any]
+R = TypeVar("R", UserRecord, OrganizationRecord, MembershipRecord)
+
+
+def qualified(columns: str, alias: str) -> str:
+    """``columns`` (a comma-separated list) each prefixed with ``alias.``."""
+    return ", ".join(f"{alias}.{column.strip()}" for column in columns.split(","))
+
+
+def _width(columns: str) -> int:
+    return columns.count(",") + 1
+
+
+USER_WIDTH = _width(USER_COLUMNS)
+SESSION_WIDTH = _width(SESSION_COLUMNS)
+ORGANIZATION_WIDTH = _width(ORGANIZATION_COLUMNS)
+MEMBERSHIP_WIDTH = _width(MEMBERSHIP_COLUMNS)
 
 
 # -- users ------------------------------------------------------------------------------
@@ -71,29 +109,249 @@ def user_from_row(row: Row) -> UserRecord:
     )
 
 
-def records_identical(before: UserRecord, after: UserRecord) -> bool:
+def records_identical(before: R, after: R) -> bool:
     """True when storing ``after`` over ``before`` would change nothing.
 
     Plain ``==`` is not enough: ``{"a": 1} == {"a": True} == {"a": 1.0}`` in Python,
     yet each is stored as different JSON text (and renders a different claim)."""
     if after is before:
         return True
-    old, new = user_params(before), user_params(after)
+    old, new = _params(before), _params(after)
     return old == new and all(type(x) is type(y) for x, y in zip(old, new, strict=True))
 
 
-def mutated(row: Row, user_id: str, mutate: UserMutation) -> tuple[UserRecord, UserRecord]:
-    """``update_user``'s ``(before, after)``: the user in ``row`` and what ``mutate`` makes of
+def _params(record: UserRecord | OrganizationRecord | MembershipRecord) -> tuple[Any, ...]:
+    if isinstance(record, UserRecord):
+        return user_params(record)
+    if isinstance(record, OrganizationRecord):
+        return organization_params(record)
+    return membership_params(record)
+
+
+def _mutated(
+    row: Row,
+    from_row: Callable[[Row], R],
+    mutate: Callable[[R], R],
+    fixed: tuple[str, ...],
+    what: str,
+) -> tuple[R, R]:
+    """An update's ``(before, after)``: the record in ``row`` and what ``mutate`` makes of
     a private copy of it (so in-place edits cannot reach ``before``). ``after is before``
     when storing ``after`` would change nothing; :class:`ValueError` if ``mutate`` changed
-    the id."""
-    before = user_from_row(row)
-    after = mutate(user_from_row(row))
+    a ``fixed`` field."""
+    before = from_row(row)
+    after = mutate(from_row(row))
     if records_identical(before, after):
         return before, before
-    if after.id != before.id:
-        raise ValueError(f"update_user cannot change a user's id ({user_id!r})")
+    for name in fixed:
+        if getattr(after, name) != getattr(before, name):
+            raise ValueError(f"an update cannot change the {name} of {what}")
     return before, after
+
+
+def mutated(row: Row, user_id: str, mutate: UserMutation) -> tuple[UserRecord, UserRecord]:
+    """``update_user``'s ``(before, after)`` (see :func:`_mutated`); the id is fixed."""
+    return _mutated(row, user_from_row, mutate, ("id",), f"user {user_id!r}")
+
+
+def organization_mutated(
+    row: Row, org_id: str, mutate: OrganizationMutation
+) -> tuple[OrganizationRecord, OrganizationRecord]:
+    """``update_organization``'s ``(before, after)``; the id is fixed and
+    ``members_count`` stays the stored one."""
+
+    def keeping_count(org: OrganizationRecord) -> OrganizationRecord:
+        changed = mutate(org)
+        if changed.members_count == count:
+            return changed
+        return replace(changed, members_count=count)
+
+    count = int(row[7])
+    return _mutated(row, organization_from_row, keeping_count, ("id",), f"organization {org_id!r}")
+
+
+def membership_mutated(
+    row: Row, what: str, mutate: MembershipMutation
+) -> tuple[MembershipRecord, MembershipRecord]:
+    """``update_membership``'s ``(before, after)``; id, organization and user are fixed."""
+    fixed = ("id", "organization_id", "user_id")
+    return _mutated(row, membership_from_row, mutate, fixed, what)
+
+
+# -- organizations and memberships ------------------------------------------------------
+def organization_params(org: OrganizationRecord) -> tuple[Any, ...]:
+    """``org`` as parameters in :data:`ORGANIZATION_COLUMNS` order."""
+    return (
+        org.id,
+        org.name,
+        org.slug,
+        org.created_at,
+        org.updated_at,
+        dump_metadata(org.public_metadata),
+        dump_metadata(org.private_metadata),
+        org.members_count,
+        org.version,
+    )
+
+
+def organization_from_row(row: Row) -> OrganizationRecord:
+    """A row selected with :data:`ORGANIZATION_COLUMNS`."""
+    return OrganizationRecord(
+        id=row[0],
+        name=row[1],
+        slug=row[2],
+        created_at=int(row[3]),
+        updated_at=int(row[4]),
+        public_metadata=load_metadata(row[5]),
+        private_metadata=load_metadata(row[6]),
+        members_count=int(row[7]),
+        version=int(row[8]),
+    )
+
+
+def membership_params(membership: MembershipRecord) -> tuple[Any, ...]:
+    """``membership`` as parameters in :data:`MEMBERSHIP_COLUMNS` order."""
+    return (
+        membership.id,
+        membership.organization_id,
+        membership.user_id,
+        membership.role,
+        membership.created_at,
+        membership.updated_at,
+        dump_metadata(membership.public_metadata),
+        dump_metadata(membership.private_metadata),
+        membership.version,
+        membership.token_bytes,
+    )
+
+
+def membership_from_row(row: Row) -> MembershipRecord:
+    """A row selected with :data:`MEMBERSHIP_COLUMNS`."""
+    return MembershipRecord(
+        id=row[0],
+        organization_id=row[1],
+        user_id=row[2],
+        role=row[3],
+        created_at=int(row[4]),
+        updated_at=int(row[5]),
+        public_metadata=load_metadata(row[6]),
+        private_metadata=load_metadata(row[7]),
+        version=int(row[8]),
+        token_bytes=int(row[9]),
+    )
+
+
+def check_creator(org: OrganizationRecord, creator: MembershipRecord | None) -> None:
+    """``insert_organization``'s creator must be a membership of that organization."""
+    if creator is not None and creator.organization_id != org.id:
+        raise ValueError(
+            f"the creator's membership {creator.id!r} is not of organization {org.id!r}"
+        )
+
+
+def like_pattern(query: str) -> str:
+    """A ``LIKE ... ESCAPE '\\'`` pattern matching ``query`` (lower-cased) anywhere: its
+    own ``%``, ``_`` and backslashes match themselves."""
+    escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def organization_filter(query: str | None, placeholder: str, lower: str) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause (``""`` or starting with a space) and its parameters of
+    ``list_organizations``; ``lower`` is the dialect's lower-casing function."""
+    if query is None:
+        return "", []
+    pattern = like_pattern(query)
+    condition = (
+        f" WHERE ({lower}(name) LIKE {placeholder} ESCAPE '\\'"
+        f" OR {lower}(slug) LIKE {placeholder} ESCAPE '\\')"
+    )
+    return condition, [pattern, pattern]
+
+
+def membership_filter(
+    organization_id: str | None, user_id: str | None, placeholder: str
+) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause of ``list_memberships`` on table alias ``m`` (exactly one of
+    the two filters; :class:`ValueError` otherwise)."""
+    if (organization_id is None) == (user_id is None):
+        raise ValueError("list_memberships takes exactly one of organization_id and user_id")
+    if organization_id is not None:
+        return f" WHERE m.organization_id = {placeholder}", [organization_id]
+    return f" WHERE m.user_id = {placeholder}", [user_id]
+
+
+def list_memberships_query(where: str, placeholder: str) -> str:
+    """A page of memberships (``where`` from :func:`membership_filter`) with their
+    organizations, oldest membership first."""
+    return (
+        f"SELECT {qualified(MEMBERSHIP_COLUMNS, 'm')}, {qualified(ORGANIZATION_COLUMNS, 'o')}"  # noqa: S608
+        " FROM organization_memberships m JOIN organizations o ON o.id = m.organization_id"
+        f"{where} ORDER BY m.created_at, m.id LIMIT {placeholder} OFFSET {placeholder}"
+    )
+
+
+def membership_with_organization(row: Row) -> tuple[MembershipRecord, OrganizationRecord]:
+    """A row of :func:`list_memberships_query`."""
+    return (
+        membership_from_row(row[:MEMBERSHIP_WIDTH]),
+        organization_from_row(row[MEMBERSHIP_WIDTH:]),
+    )
+
+
+def largest_member_query(placeholder: str) -> str:
+    """The membership of an organization with the largest ``token_bytes`` and its user:
+    read backwards along the index ``(organization_id, token_bytes, id)``."""
+    return (
+        f"SELECT {qualified(MEMBERSHIP_COLUMNS, 'm')}, {qualified(USER_COLUMNS, 'u')}"  # noqa: S608
+        " FROM organization_memberships m JOIN users u ON u.id = m.user_id"
+        f" WHERE m.organization_id = {placeholder}"
+        " ORDER BY m.token_bytes DESC, m.id DESC LIMIT 1"
+    )
+
+
+def member_and_user(row: Row | None) -> tuple[MembershipRecord, UserRecord] | None:
+    """A row of :func:`largest_member_query`, or ``None``."""
+    if row is None:
+        return None
+    return membership_from_row(row[:MEMBERSHIP_WIDTH]), user_from_row(row[MEMBERSHIP_WIDTH:])
+
+
+def session_view_query(placeholder: str) -> str:
+    """The session, its user, its active organization and the membership in it: one
+    statement (so one snapshot), for :func:`session_view`."""
+    return (
+        f"SELECT {qualified(SESSION_COLUMNS, 's')}, {qualified(USER_COLUMNS, 'u')},"  # noqa: S608
+        f" {qualified(ORGANIZATION_COLUMNS, 'o')}, {qualified(MEMBERSHIP_COLUMNS, 'm')}"
+        " FROM sessions s LEFT JOIN users u ON u.id = s.user_id"
+        " LEFT JOIN organizations o ON o.id = s.active_organization_id"
+        " LEFT JOIN organization_memberships m"
+        " ON m.organization_id = s.active_organization_id AND m.user_id = s.user_id"
+        f" WHERE s.id = {placeholder}"
+    )
+
+
+def session_view(row: Row | None) -> SessionView | None:
+    """A row of :func:`session_view_query`; organization and membership are ``None``
+    unless both are there."""
+    if row is None:
+        return None
+    users_at = SESSION_WIDTH
+    orgs_at = users_at + USER_WIDTH
+    members_at = orgs_at + ORGANIZATION_WIDTH
+    session = session_from_row(row[:users_at])
+    user = None if row[users_at] is None else user_from_row(row[users_at:orgs_at])
+    if row[orgs_at] is None or row[members_at] is None:
+        return SessionView(session, user, None, None)
+    organization = organization_from_row(row[orgs_at:members_at])
+    membership = membership_from_row(row[members_at:])
+    return SessionView(session, user, organization, membership)
+
+
+def check_member(row: Row | None, org_id: str, user_id: str) -> None:
+    """:class:`~sessionclaims.NotAMember` unless the membership lookup found a row."""
+    if row is None:
+        raise NotAMember(org_id, user_id)
 
 
 # -- sessions ---------------------------------------------------------------------------
@@ -110,6 +368,7 @@ def session_params(session: SessionRecord) -> tuple[Any, ...]:
         session.last_active_at,
         bytes(session.refresh_hash),
         session.origin,
+        session.active_organization_id,
     )
 
 
@@ -124,6 +383,7 @@ def session_from_row(row: Row) -> SessionRecord:
         last_active_at=int(row[5]),
         refresh_hash=bytes(row[6]),
         origin=row[7],
+        active_organization_id=row[8],
     )
 
 
@@ -143,6 +403,13 @@ def ended(
     if session.status != "active" or (current != "active" and status != "expired"):
         raise SessionNotActive(f"session {session_id!r} is {current}")
     return replace(session, status=status)
+
+
+def check_active(session: SessionRecord, now_ms: int) -> None:
+    """:class:`~sessionclaims.SessionNotActive` unless ``session`` is active at ``now_ms``."""
+    current = session.effective_status(now_ms)
+    if current != "active":
+        raise SessionNotActive(f"session {session.id!r} is {current}")
 
 
 def session_filter(
@@ -242,6 +509,7 @@ def change_from_row(row: Row) -> ChangeRecord:
         session_id=row[3],
         version=None if row[4] is None else int(row[4]),
         created_at=int(row[5]),
+        organization_id=row[6],
     )
 
 

@@ -136,6 +136,74 @@ SQLITE_MIGRATIONS: list[Migration] = [
         report=_DUPLICATES_REPORT.format(schema="main"),
         report_header=_DUPLICATES_HEADER,
     ),
+    Migration(
+        3,
+        "organizations, memberships, the active organization of a session",
+        (
+            """CREATE TABLE organizations (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                slug TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                public_metadata TEXT NOT NULL,
+                private_metadata TEXT NOT NULL,
+                members_count INTEGER NOT NULL DEFAULT 0,
+                version INTEGER NOT NULL
+            )""",
+            "CREATE UNIQUE INDEX organizations_slug ON organizations (slug)",
+            "CREATE INDEX organizations_created_at ON organizations (created_at, id)",
+            # No foreign keys: the store deletes an organization's memberships itself, in
+            # the transaction that deletes the organization (or the user).
+            """CREATE TABLE organization_memberships (
+                id TEXT PRIMARY KEY,
+                organization_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                role TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                public_metadata TEXT NOT NULL,
+                private_metadata TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                token_bytes INTEGER NOT NULL DEFAULT 0
+            )""",
+            """CREATE UNIQUE INDEX memberships_organization_user
+                ON organization_memberships (organization_id, user_id)""",
+            """CREATE INDEX memberships_organization_created_at
+                ON organization_memberships (organization_id, created_at, id)""",
+            """CREATE INDEX memberships_token_bytes
+                ON organization_memberships (organization_id, token_bytes, id)""",
+            """CREATE INDEX memberships_user_id
+                ON organization_memberships (user_id, created_at, id)""",
+            "ALTER TABLE sessions ADD COLUMN active_organization_id TEXT",
+            """CREATE INDEX sessions_active_organization ON sessions (active_organization_id)
+                WHERE active_organization_id IS NOT NULL""",
+            # The kind's CHECK constraint cannot be altered in SQLite: the change log is
+            # rebuilt with every seq kept, and the AUTOINCREMENT counter carried over (a
+            # seq handed out before is never handed out again).
+            """CREATE TABLE changes_v3 (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                kind TEXT NOT NULL CHECK (kind IN ('user', 'user_deleted', 'session', 'keys',
+                    'organization', 'organization_deleted', 'membership', 'membership_deleted')),
+                user_id TEXT,
+                session_id TEXT,
+                version INTEGER,
+                created_at INTEGER NOT NULL,
+                organization_id TEXT
+            )""",
+            """INSERT INTO changes_v3 (seq, kind, user_id, session_id, version, created_at)
+            SELECT seq, kind, user_id, session_id, version, created_at FROM changes ORDER BY seq""",
+            "DELETE FROM sqlite_sequence WHERE name = 'changes_v3'",
+            """INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'changes_v3', top FROM (SELECT MAX(seq) AS top FROM (
+                SELECT seq FROM sqlite_sequence WHERE name = 'changes'
+                UNION ALL SELECT MAX(seq) FROM changes_v3
+            )) WHERE top IS NOT NULL""",
+            "DROP TABLE changes",
+            "ALTER TABLE changes_v3 RENAME TO changes",
+            "CREATE INDEX changes_created_at ON changes (created_at)",
+        ),
+    ),
 ]
 
 POSTGRES_MIGRATIONS: list[Migration] = [
@@ -225,6 +293,54 @@ POSTGRES_MIGRATIONS: list[Migration] = [
         ),
         report=_DUPLICATES_REPORT,
         report_header=_DUPLICATES_HEADER,
+    ),
+    Migration(
+        3,
+        "organizations, memberships, the active organization of a session",
+        (
+            """CREATE TABLE {schema}.organizations (
+                id TEXT COLLATE "C" PRIMARY KEY,
+                name TEXT NOT NULL,
+                slug TEXT COLLATE "C" NOT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                public_metadata TEXT NOT NULL,
+                private_metadata TEXT NOT NULL,
+                members_count BIGINT NOT NULL DEFAULT 0,
+                version BIGINT NOT NULL
+            )""",
+            "CREATE UNIQUE INDEX organizations_slug ON {schema}.organizations (slug)",
+            "CREATE INDEX organizations_created_at ON {schema}.organizations (created_at, id)",
+            """CREATE TABLE {schema}.organization_memberships (
+                id TEXT COLLATE "C" PRIMARY KEY,
+                organization_id TEXT COLLATE "C" NOT NULL,
+                user_id TEXT COLLATE "C" NOT NULL,
+                role TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                public_metadata TEXT NOT NULL,
+                private_metadata TEXT NOT NULL,
+                version BIGINT NOT NULL,
+                token_bytes BIGINT NOT NULL DEFAULT 0
+            )""",
+            """CREATE UNIQUE INDEX memberships_organization_user
+                ON {schema}.organization_memberships (organization_id, user_id)""",
+            """CREATE INDEX memberships_organization_created_at
+                ON {schema}.organization_memberships (organization_id, created_at, id)""",
+            """CREATE INDEX memberships_token_bytes
+                ON {schema}.organization_memberships (organization_id, token_bytes, id)""",
+            """CREATE INDEX memberships_user_id
+                ON {schema}.organization_memberships (user_id, created_at, id)""",
+            'ALTER TABLE {schema}.sessions ADD COLUMN active_organization_id TEXT COLLATE "C"',
+            """CREATE INDEX sessions_active_organization
+                ON {schema}.sessions (active_organization_id)
+                WHERE active_organization_id IS NOT NULL""",
+            'ALTER TABLE {schema}.changes ADD COLUMN organization_id TEXT COLLATE "C"',
+            "ALTER TABLE {schema}.changes DROP CONSTRAINT changes_kind_check",
+            """ALTER TABLE {schema}.changes ADD CONSTRAINT changes_kind_check
+                CHECK (kind IN ('user', 'user_deleted', 'session', 'keys', 'organization',
+                    'organization_deleted', 'membership', 'membership_deleted'))""",
+        ),
     ),
 ]
 

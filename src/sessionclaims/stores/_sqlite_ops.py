@@ -13,7 +13,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .._errors import SessionNotFound, UserNotFound
+from .._errors import (
+    AlreadyMember,
+    MembershipNotFound,
+    OrganizationNotFound,
+    SessionNotFound,
+    UserNotFound,
+)
 from ..models import SessionStatus
 from . import _rows as rows
 from ._schema import Migration, announce, pending_migrations, report_message
@@ -21,7 +27,12 @@ from .base import (
     ChangeKind,
     ChangeRecord,
     KeyRecord,
+    MembershipMutation,
+    MembershipRecord,
+    OrganizationMutation,
+    OrganizationRecord,
     SessionRecord,
+    SessionView,
     SignUpRecord,
     UserMutation,
     UserRecord,
@@ -36,9 +47,33 @@ _INSERT_USER = (
 )
 _INSERT_SESSION = (
     "INSERT INTO sessions (id, user_id, status, created_at, expire_at, last_active_at,"
-    " refresh_hash, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " refresh_hash, origin, active_organization_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_ACTIVE_OF_USER = "user_id = ? AND status = 'active'"
+_ORGANIZATION = rows.SELECT_ORGANIZATIONS
+_MEMBERSHIP = rows.SELECT_MEMBERSHIPS
+_INSERT_ORGANIZATION = (
+    "INSERT INTO organizations (id, name, slug, created_at, updated_at, public_metadata,"
+    " private_metadata, members_count, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_MEMBERSHIP = (
+    "INSERT INTO organization_memberships (id, organization_id, user_id, role, created_at,"
+    " updated_at, public_metadata, private_metadata, version, token_bytes)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_MEMBER = " WHERE organization_id = ? AND user_id = ?"
+_IS_MEMBER = "SELECT 1 FROM organization_memberships WHERE organization_id = ? AND user_id = ?"
+_SESSION_VIEW = rows.session_view_query("?")
+_LARGEST_MEMBER = rows.largest_member_query("?")
+
+
+def _lower(value: str | None) -> str | None:
+    return None if value is None else value.lower()
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """SQL functions the operations use: ``sc_lower`` lower-cases all of Unicode, as
+    PostgreSQL's ``lower`` does (SQLite's own lowers ASCII only)."""
+    conn.create_function("sc_lower", 1, _lower, deterministic=True)
 
 
 @contextmanager
@@ -98,11 +133,12 @@ def _append_change(
     user_id: str | None = None,
     session_id: str | None = None,
     version: int | None = None,
+    organization_id: str | None = None,
 ) -> None:
     conn.execute(
-        "INSERT INTO changes (kind, user_id, session_id, version, created_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (kind, user_id, session_id, version, now_ms),
+        "INSERT INTO changes (kind, user_id, session_id, version, created_at, organization_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (kind, user_id, session_id, version, now_ms, organization_id),
     )
 
 
@@ -164,6 +200,12 @@ def delete_user(conn: sqlite3.Connection, user_id: str, now_ms: int) -> list[str
     with write(conn):
         if conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount == 0:
             raise UserNotFound(user_id)
+        conn.execute(
+            "UPDATE organizations SET members_count = members_count - 1 WHERE id IN"
+            " (SELECT organization_id FROM organization_memberships WHERE user_id = ?)",
+            (user_id,),
+        )
+        conn.execute("DELETE FROM organization_memberships WHERE user_id = ?", (user_id,))
         revoked = [
             session_id
             for (session_id,) in conn.execute(
@@ -190,7 +232,15 @@ def _insert_session(conn: sqlite3.Connection, session: SessionRecord) -> None:
     params = rows.session_params(session)
     if conn.execute("SELECT 1 FROM users WHERE id = ?", (session.user_id,)).fetchone() is None:
         raise UserNotFound(session.user_id)
+    org_id = session.active_organization_id
+    if org_id is not None:
+        _check_member(conn, org_id, session.user_id)
     conn.execute(_INSERT_SESSION, params)
+
+
+def _check_member(conn: sqlite3.Connection, org_id: str, user_id: str) -> None:
+    found = conn.execute(_IS_MEMBER, (org_id, user_id))
+    rows.check_member(found.fetchone(), org_id, user_id)
 
 
 def get_session(conn: sqlite3.Connection, session_id: str) -> SessionRecord | None:
@@ -198,14 +248,208 @@ def get_session(conn: sqlite3.Connection, session_id: str) -> SessionRecord | No
     return None if row is None else rows.session_from_row(row)
 
 
-def get_session_with_user(
-    conn: sqlite3.Connection, session_id: str
-) -> tuple[SessionRecord, UserRecord | None] | None:
+def get_session_with_user(conn: sqlite3.Connection, session_id: str) -> SessionView | None:
+    return rows.session_view(conn.execute(_SESSION_VIEW, (session_id,)).fetchone())
+
+
+def set_active_organization(
+    conn: sqlite3.Connection, session_id: str, org_id: str | None, now_ms: int
+) -> SessionRecord:
+    with write(conn):
+        row = conn.execute(_SESSION + " WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise SessionNotFound(session_id)
+        session = rows.session_from_row(row)
+        rows.check_active(session, now_ms)
+        if org_id is not None:
+            _check_member(conn, org_id, session.user_id)
+        conn.execute(
+            "UPDATE sessions SET active_organization_id = ? WHERE id = ?", (org_id, session_id)
+        )
+    return session.evolve(active_organization_id=org_id)
+
+
+# -- organizations ----------------------------------------------------------------------
+def insert_organization(
+    conn: sqlite3.Connection, org: OrganizationRecord, creator: MembershipRecord | None
+) -> None:
+    with write(conn):
+        counted = org.evolve(members_count=0 if creator is None else 1)
+        conn.execute(_INSERT_ORGANIZATION, rows.organization_params(counted))
+        if creator is not None:
+            _insert_member(conn, creator)
+
+
+def get_organization(conn: sqlite3.Connection, org_id: str) -> OrganizationRecord | None:
+    row = conn.execute(_ORGANIZATION + " WHERE id = ?", (org_id,)).fetchone()
+    return None if row is None else rows.organization_from_row(row)
+
+
+def get_organization_by_slug(conn: sqlite3.Connection, slug: str) -> OrganizationRecord | None:
+    row = conn.execute(_ORGANIZATION + " WHERE slug = ?", (slug,)).fetchone()
+    return None if row is None else rows.organization_from_row(row)
+
+
+def list_organizations(
+    conn: sqlite3.Connection, limit: int, offset: int, query: str | None
+) -> tuple[list[OrganizationRecord], int]:
+    where, params = rows.organization_filter(query, "?", "sc_lower")
     with snapshot(conn):
-        session = get_session(conn, session_id)
-        if session is None:
-            return None
-        return session, get_user(conn, session.user_id)
+        page = conn.execute(
+            _ORGANIZATION + where + " ORDER BY created_at, id LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        orgs = [rows.organization_from_row(row) for row in page]
+        count = "SELECT COUNT(*) FROM organizations" + where  # noqa: S608 - constant fragments
+        (total,) = conn.execute(count, params).fetchone()
+    return orgs, int(total)
+
+
+def update_organization(
+    conn: sqlite3.Connection, org_id: str, mutate: OrganizationMutation, now_ms: int
+) -> tuple[OrganizationRecord, OrganizationRecord]:
+    with write(conn):
+        row = conn.execute(_ORGANIZATION + " WHERE id = ?", (org_id,)).fetchone()
+        if row is None:
+            raise OrganizationNotFound(org_id)
+        before, after = rows.organization_mutated(row, org_id, mutate)
+        if after is before:
+            return before, before
+        params = rows.organization_params(after)
+        conn.execute(
+            "UPDATE organizations SET name = ?, slug = ?, created_at = ?, updated_at = ?,"
+            " public_metadata = ?, private_metadata = ?, version = ? WHERE id = ?",
+            (*params[1:7], after.version, org_id),
+        )
+        if after.version != before.version:
+            _append_change(
+                conn, "organization", now_ms, organization_id=org_id, version=after.version
+            )
+    return before, after
+
+
+def delete_organization(conn: sqlite3.Connection, org_id: str, now_ms: int) -> None:
+    with write(conn):
+        if conn.execute("DELETE FROM organizations WHERE id = ?", (org_id,)).rowcount == 0:
+            raise OrganizationNotFound(org_id)
+        conn.execute("DELETE FROM organization_memberships WHERE organization_id = ?", (org_id,))
+        conn.execute(
+            "UPDATE sessions SET active_organization_id = NULL WHERE active_organization_id = ?",
+            (org_id,),
+        )
+        _append_change(conn, "organization_deleted", now_ms, organization_id=org_id)
+
+
+# -- memberships ------------------------------------------------------------------------
+def _insert_member(conn: sqlite3.Connection, membership: MembershipRecord) -> None:
+    """Insert ``membership`` (its organization already counts it)."""
+    org_id, user_id = membership.organization_id, membership.user_id
+    if conn.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is None:
+        raise UserNotFound(user_id)
+    if conn.execute(_IS_MEMBER, (org_id, user_id)).fetchone():
+        raise AlreadyMember(org_id, user_id)
+    conn.execute(_INSERT_MEMBERSHIP, rows.membership_params(membership))
+
+
+def insert_membership(conn: sqlite3.Connection, membership: MembershipRecord) -> None:
+    with write(conn):
+        org_id = membership.organization_id
+        counted = conn.execute(
+            "UPDATE organizations SET members_count = members_count + 1 WHERE id = ?", (org_id,)
+        )
+        if counted.rowcount == 0:
+            raise OrganizationNotFound(org_id)
+        _insert_member(conn, membership)
+        _append_change(
+            conn,
+            "membership",
+            membership.created_at,
+            organization_id=org_id,
+            user_id=membership.user_id,
+            version=membership.version,
+        )
+
+
+def get_membership(conn: sqlite3.Connection, org_id: str, user_id: str) -> MembershipRecord | None:
+    row = conn.execute(_MEMBERSHIP + _MEMBER, (org_id, user_id)).fetchone()
+    return None if row is None else rows.membership_from_row(row)
+
+
+def list_memberships(
+    conn: sqlite3.Connection,
+    organization_id: str | None,
+    user_id: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[MembershipRecord, OrganizationRecord]], int]:
+    where, params = rows.membership_filter(organization_id, user_id, "?")
+    with snapshot(conn):
+        page = conn.execute(rows.list_memberships_query(where, "?"), (*params, limit, offset))
+        found = [rows.membership_with_organization(row) for row in page]
+        count = "SELECT COUNT(*) FROM organization_memberships m" + where  # noqa: S608
+        (total,) = conn.execute(count, params).fetchone()
+    return found, int(total)
+
+
+def update_membership(
+    conn: sqlite3.Connection,
+    org_id: str,
+    user_id: str,
+    mutate: MembershipMutation,
+    now_ms: int,
+) -> tuple[MembershipRecord, MembershipRecord]:
+    with write(conn):
+        row = conn.execute(_MEMBERSHIP + _MEMBER, (org_id, user_id)).fetchone()
+        if row is None:
+            raise MembershipNotFound(org_id, user_id)
+        what = f"the membership of {user_id!r} in {org_id!r}"
+        before, after = rows.membership_mutated(row, what, mutate)
+        if after is before:
+            return before, before
+        params = rows.membership_params(after)
+        conn.execute(
+            "UPDATE organization_memberships SET role = ?, created_at = ?, updated_at = ?,"
+            " public_metadata = ?, private_metadata = ?, version = ?, token_bytes = ?"
+            " WHERE id = ?",
+            (*params[3:], before.id),
+        )
+        if after.version != before.version:
+            _append_change(
+                conn,
+                "membership",
+                now_ms,
+                organization_id=org_id,
+                user_id=user_id,
+                version=after.version,
+            )
+    return before, after
+
+
+def delete_membership(
+    conn: sqlite3.Connection, org_id: str, user_id: str, now_ms: int
+) -> MembershipRecord:
+    with write(conn):
+        row = conn.execute(_MEMBERSHIP + _MEMBER, (org_id, user_id)).fetchone()
+        if row is None:
+            raise MembershipNotFound(org_id, user_id)
+        membership = rows.membership_from_row(row)
+        conn.execute("DELETE FROM organization_memberships WHERE id = ?", (membership.id,))
+        conn.execute(
+            "UPDATE organizations SET members_count = members_count - 1 WHERE id = ?", (org_id,)
+        )
+        conn.execute(
+            "UPDATE sessions SET active_organization_id = NULL"
+            " WHERE user_id = ? AND active_organization_id = ?",
+            (user_id, org_id),
+        )
+        _append_change(conn, "membership_deleted", now_ms, organization_id=org_id, user_id=user_id)
+    return membership
+
+
+def largest_member(
+    conn: sqlite3.Connection, org_id: str
+) -> tuple[MembershipRecord, UserRecord] | None:
+    return rows.member_and_user(conn.execute(_LARGEST_MEMBER, (org_id,)).fetchone())
 
 
 def list_sessions(
@@ -324,8 +568,7 @@ def delete_retired_keys(conn: sqlite3.Connection, now_ms: int) -> int:
 # -- change log -------------------------------------------------------------------------
 def changes_since(conn: sqlite3.Connection, seq: int, limit: int) -> list[ChangeRecord]:
     cursor = conn.execute(
-        "SELECT seq, kind, user_id, session_id, version, created_at FROM changes"
-        " WHERE seq > ? ORDER BY seq LIMIT ?",
+        f"SELECT {rows.CHANGE_COLUMNS} FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
         (seq, limit),
     )
     return [rows.change_from_row(row) for row in cursor]

@@ -21,6 +21,21 @@ them against every store):
 * Inserting a record whose id (or ``kid``) is already stored raises
   :class:`DuplicateRecord` and writes nothing; inserting a user whose ``external_id``
   another user has raises :class:`~sessionclaims.ExternalIdTaken` and writes nothing.
+* Organizations and memberships follow the same rules: ``update_organization`` and
+  ``update_membership`` are atomic read-modify-writes under the row's lock, a ``version``
+  change appends an ``organization`` / ``membership`` change, deletions append
+  ``organization_deleted`` / ``membership_deleted``. A slug another organization has
+  raises :class:`~sessionclaims.SlugTaken`, a second membership of the same person
+  :class:`~sessionclaims.AlreadyMember`; nothing is written either way.
+* ``members_count`` is the store's: it moves in the same transaction as the membership
+  insert or delete that changes it (including those of ``delete_user``).
+* An organization write is one row, whatever its number of members or sessions:
+  freshness compares versions (``org_ver``), so no session or membership is rewritten.
+  Only deletions touch sessions, with one statement clearing their
+  ``active_organization_id``.
+* A session's ``active_organization_id`` is only ever set to an organization its user
+  is a member of, checked in the transaction that sets it
+  (:class:`~sessionclaims.NotAMember`).
 """
 
 from __future__ import annotations
@@ -28,13 +43,31 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from .._errors import Conflict
 from .._json import dumps_compact
-from ..models import Session, SessionStatus, SignUp, SignUpStatus, User, frozen_mapping
+from ..models import (
+    Membership,
+    Organization,
+    Session,
+    SessionStatus,
+    SignUp,
+    SignUpStatus,
+    User,
+    frozen_mapping,
+)
 
-ChangeKind = Literal["user", "user_deleted", "session", "keys"]
+ChangeKind = Literal[
+    "user",
+    "user_deleted",
+    "session",
+    "keys",
+    "organization",
+    "organization_deleted",
+    "membership",
+    "membership_deleted",
+]
 
 
 class DuplicateRecord(Conflict):
@@ -100,6 +133,7 @@ class SessionRecord:
     last_active_at: int
     refresh_hash: bytes
     origin: str | None = None
+    active_organization_id: str | None = None
 
     def effective_status(self, now_ms: int) -> SessionStatus:
         """``expired`` for an active session whose ``expire_at`` has passed."""
@@ -117,7 +151,96 @@ class SessionRecord:
             expire_at=self.expire_at,
             last_active_at=self.last_active_at,
             origin=self.origin,
+            active_organization_id=self.active_organization_id,
         )
+
+    def evolve(self, **changes: Any) -> SessionRecord:
+        """A copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationRecord:
+    """A stored organization. ``version`` is its token-relevant version (``org_ver``): it
+    grows whenever a write changes its name, slug or public metadata. ``members_count``
+    is kept by the store (a record's own value is ignored on writes)."""
+
+    id: str
+    name: str
+    slug: str
+    created_at: int
+    updated_at: int
+    public_metadata: dict[str, Any]
+    private_metadata: dict[str, Any]
+    members_count: int = 0
+    version: int = 1
+
+    def to_organization(self) -> Organization:
+        """The public, immutable :class:`~sessionclaims.Organization`."""
+        return Organization(
+            id=self.id,
+            name=self.name,
+            slug=self.slug,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            public_metadata=frozen_mapping(self.public_metadata),
+            private_metadata=frozen_mapping(self.private_metadata),
+            members_count=self.members_count,
+        )
+
+    def evolve(self, **changes: Any) -> OrganizationRecord:
+        """A copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRecord:
+    """A stored membership. ``version`` is its token-relevant version (``mem_ver``): it
+    grows whenever a write changes the role or the public metadata. ``token_bytes`` is
+    the backend's last estimate of this member's session-token size with the organization
+    active, minus the organization's own claims; the store keeps it indexed so that
+    :meth:`Store.largest_member` is one index lookup."""
+
+    id: str
+    organization_id: str
+    user_id: str
+    role: str
+    created_at: int
+    updated_at: int
+    public_metadata: dict[str, Any]
+    private_metadata: dict[str, Any]
+    version: int = 1
+    token_bytes: int = 0
+
+    def to_membership(self, permissions: tuple[str, ...]) -> Membership:
+        """The public, immutable :class:`~sessionclaims.Membership`, with its role's
+        ``permissions`` (the backend's roles setting decides them, not the store)."""
+        return Membership(
+            id=self.id,
+            organization_id=self.organization_id,
+            user_id=self.user_id,
+            role=self.role,
+            permissions=tuple(permissions),
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            public_metadata=frozen_mapping(self.public_metadata),
+            private_metadata=frozen_mapping(self.private_metadata),
+        )
+
+    def evolve(self, **changes: Any) -> MembershipRecord:
+        """A copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+
+class SessionView(NamedTuple):
+    """What :meth:`Store.get_session_with_user` reads in one call: the session, its user
+    (``None`` once deleted) and, while it has an active organization, that organization
+    and the user's membership in it (both ``None`` without one, or when either is gone)."""
+
+    session: SessionRecord
+    user: UserRecord | None
+    organization: OrganizationRecord | None
+    membership: MembershipRecord | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +289,14 @@ class ChangeRecord:
     session_id: str | None
     version: int | None
     created_at: int
+    organization_id: str | None = None
+    """Set for ``organization``, ``organization_deleted``, ``membership`` and
+    ``membership_deleted`` changes (a membership change also names ``user_id``)."""
 
 
 UserMutation = Callable[[UserRecord], UserRecord]
+OrganizationMutation = Callable[[OrganizationRecord], OrganizationRecord]
+MembershipMutation = Callable[[MembershipRecord], MembershipRecord]
 
 
 @runtime_checkable
@@ -212,25 +340,37 @@ class Store(Protocol):
         it must not change ``id`` (:class:`ValueError`)."""
 
     async def delete_user(self, user_id: str, *, now_ms: int) -> list[str]:
-        """Delete the user, revoke its sessions whose stored status is ``active`` (the
+        """Delete the user and its memberships (each organization's ``members_count``
+        goes down by one), revoke its sessions whose stored status is ``active`` (the
         session rows stay, so they read back as ``revoked``), append one ``user_deleted``
-        change; return the revoked session ids, oldest first. Raises
-        :class:`~sessionclaims.UserNotFound`."""
+        change (it covers the memberships too); return the revoked session ids, oldest
+        first. Raises :class:`~sessionclaims.UserNotFound`."""
 
     # -- sessions ---------------------------------------------------------------------
     async def insert_session(self, session: SessionRecord) -> None:
         """Insert a new session. Raises :class:`~sessionclaims.UserNotFound` when its user
         does not exist (checked in the same transaction, so a session can never be
-        created for a user that a concurrent ``delete_user`` removed)."""
+        created for a user that a concurrent ``delete_user`` removed), and
+        :class:`~sessionclaims.NotAMember` when it has an ``active_organization_id`` its
+        user is not a member of (checked likewise)."""
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
         """The session, or ``None``."""
 
-    async def get_session_with_user(
-        self, session_id: str
-    ) -> tuple[SessionRecord, UserRecord | None] | None:
-        """The session and its user (``None`` once deleted), read together in one call
-        (reissue reads both on every stale request), or ``None`` without the session."""
+    async def get_session_with_user(self, session_id: str) -> SessionView | None:
+        """The session, its user and its active organization with the user's membership
+        in it (:class:`SessionView`), read together in one call (reissue reads all four
+        on every stale request), or ``None`` without the session."""
+
+    async def set_active_organization(
+        self, session_id: str, org_id: str | None, *, now_ms: int
+    ) -> SessionRecord:
+        """Set (or, with ``None``, clear) the session's active organization; return the
+        updated record. Checked in one transaction: the session exists
+        (:class:`~sessionclaims.SessionNotFound`), is active at ``now_ms``
+        (:class:`~sessionclaims.SessionNotActive`), and its user is a member of
+        ``org_id`` (:class:`~sessionclaims.NotAMember`, also for an unknown
+        organization). Nothing is written on refusal; no change-log entry."""
 
     async def list_sessions(
         self,
@@ -257,6 +397,89 @@ class Store(Protocol):
     async def touch_session(self, session_id: str, *, now_ms: int) -> None:
         """Set ``last_active_at`` to ``now_ms`` unless it is already later (no change-log
         entry). Raises :class:`~sessionclaims.SessionNotFound`."""
+
+    # -- organizations ----------------------------------------------------------------
+    async def insert_organization(
+        self, org: OrganizationRecord, creator: MembershipRecord | None
+    ) -> None:
+        """Insert a new organization and, in the same transaction, its ``creator``'s
+        membership (``members_count`` is 1 with one, else 0; the record's own value is
+        ignored). :class:`~sessionclaims.SlugTaken`, :class:`DuplicateRecord` or
+        :class:`~sessionclaims.UserNotFound` (the creator's user) write nothing;
+        :class:`ValueError` if ``creator`` is not a membership of ``org``. No change-log
+        entry: no token can name a new organization."""
+
+    async def get_organization(self, org_id: str) -> OrganizationRecord | None:
+        """The organization, or ``None``."""
+
+    async def get_organization_by_slug(self, slug: str) -> OrganizationRecord | None:
+        """The organization with this ``slug`` (exact match), or ``None``."""
+
+    async def list_organizations(
+        self, *, limit: int, offset: int, query: str | None = None
+    ) -> tuple[list[OrganizationRecord], int]:
+        """A page of organizations, oldest first, and the total count; with ``query``
+        only those whose name or slug contains it, case-insensitively (``%`` and ``_``
+        match themselves)."""
+
+    async def update_organization(
+        self, org_id: str, mutate: OrganizationMutation, *, now_ms: int
+    ) -> tuple[OrganizationRecord, OrganizationRecord]:
+        """Atomic read-modify-write like :meth:`update_user`; returns ``(before, after)``.
+
+        Raises :class:`~sessionclaims.OrganizationNotFound`, or
+        :class:`~sessionclaims.SlugTaken` (nothing written) when the new slug is
+        another organization's. An ``organization`` change is appended when the version
+        changed. An equal record writes nothing; ``mutate`` must not change ``id``
+        (:class:`ValueError`); ``members_count`` stays the store's."""
+
+    async def delete_organization(self, org_id: str, *, now_ms: int) -> None:
+        """Delete the organization and its memberships, clear ``active_organization_id``
+        of the sessions that had it (one statement) and append one
+        ``organization_deleted`` change. Raises :class:`~sessionclaims.OrganizationNotFound`."""
+
+    # -- memberships ------------------------------------------------------------------
+    async def insert_membership(self, membership: MembershipRecord) -> None:
+        """Insert a new membership; its organization's ``members_count`` goes up by one and
+        a ``membership`` change (with its version) is appended, in one transaction.
+        :class:`~sessionclaims.OrganizationNotFound`, :class:`~sessionclaims.UserNotFound`,
+        :class:`~sessionclaims.AlreadyMember` or :class:`DuplicateRecord` write nothing."""
+
+    async def get_membership(self, org_id: str, user_id: str) -> MembershipRecord | None:
+        """The user's membership in the organization, or ``None``."""
+
+    async def list_memberships(
+        self,
+        *,
+        organization_id: str | None = None,
+        user_id: str | None = None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[tuple[MembershipRecord, OrganizationRecord]], int]:
+        """A page of memberships with their organizations, oldest membership first, and
+        the total count: an organization's or a user's (exactly one of the two filters;
+        :class:`ValueError` otherwise)."""
+
+    async def update_membership(
+        self, org_id: str, user_id: str, mutate: MembershipMutation, *, now_ms: int
+    ) -> tuple[MembershipRecord, MembershipRecord]:
+        """Atomic read-modify-write like :meth:`update_user`; returns ``(before, after)``.
+        A ``membership`` change is appended when the version changed (a write of
+        ``token_bytes`` alone appends none). Raises :class:`~sessionclaims.MembershipNotFound`;
+        ``mutate`` must not change ``id``, ``organization_id`` or ``user_id``
+        (:class:`ValueError`)."""
+
+    async def delete_membership(
+        self, org_id: str, user_id: str, *, now_ms: int
+    ) -> MembershipRecord:
+        """Delete the membership and return it: ``members_count`` goes down by one, the
+        user's sessions with this active organization get none, a
+        ``membership_deleted`` change is appended, in one transaction. Raises
+        :class:`~sessionclaims.MembershipNotFound`."""
+
+    async def largest_member(self, org_id: str) -> tuple[MembershipRecord, UserRecord] | None:
+        """The membership with the largest ``token_bytes`` and its user (one index
+        lookup), or ``None`` without members."""
 
     # -- sign-ups ---------------------------------------------------------------------
     async def insert_sign_up(self, sign_up: SignUpRecord) -> None:

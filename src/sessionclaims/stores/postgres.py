@@ -35,7 +35,13 @@ from psycopg import pq, sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from .._errors import ConfigurationError, ExternalIdTaken, StoreUnavailable
+from .._errors import (
+    AlreadyMember,
+    ConfigurationError,
+    ExternalIdTaken,
+    SlugTaken,
+    StoreUnavailable,
+)
 from ..models import SessionStatus
 from . import _pg_ops as ops
 from . import _rows as rows
@@ -44,7 +50,17 @@ from ._pg_health import Health
 from ._pg_listen import listen_forever
 from ._pg_ops import Connection, Feed
 from ._schema import POSTGRES_MIGRATIONS, announce, pending_migrations, report_message
-from .base import DuplicateRecord, KeyRecord, SessionRecord, UserMutation, UserRecord
+from .base import (
+    DuplicateRecord,
+    KeyRecord,
+    MembershipMutation,
+    MembershipRecord,
+    OrganizationMutation,
+    OrganizationRecord,
+    SessionRecord,
+    UserMutation,
+    UserRecord,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -311,6 +327,10 @@ class PostgresStore(DelegatingStore[Connection]):
         except psycopg.errors.UniqueViolation as exc:
             if exc.diag.constraint_name == "users_external_id":
                 raise ExternalIdTaken from exc
+            if exc.diag.constraint_name == "organizations_slug":
+                raise SlugTaken from exc
+            if exc.diag.constraint_name == "memberships_organization_user":
+                raise AlreadyMember from exc
             detail = exc.diag.message_detail or str(exc)
             raise DuplicateRecord(f"already stored in {exc.diag.table_name}: {detail}") from exc
         except psycopg.OperationalError as exc:
@@ -388,6 +408,32 @@ class PostgresStore(DelegatingStore[Connection]):
     async def insert_key(self, key: KeyRecord, *, retire_others_at: int | None) -> None:
         """Insert ``key``, optionally retire the others, append a ``keys`` change."""
         await self._call(ops.insert_key, self._feed, key, retire_others_at)
+
+    async def update_organization(
+        self, org_id: str, mutate: OrganizationMutation, *, now_ms: int
+    ) -> tuple[OrganizationRecord, OrganizationRecord]:
+        """Atomic read-modify-write holding the organization's row lock."""
+        return await self._call(ops.update_organization, self._feed, org_id, mutate, now_ms)
+
+    async def delete_organization(self, org_id: str, *, now_ms: int) -> None:
+        """Delete the organization and its memberships; append ``organization_deleted``."""
+        await self._call(ops.delete_organization, self._feed, org_id, now_ms)
+
+    async def insert_membership(self, membership: MembershipRecord) -> None:
+        """Insert a membership, count it, append a ``membership`` change."""
+        await self._call(ops.insert_membership, self._feed, membership)
+
+    async def update_membership(
+        self, org_id: str, user_id: str, mutate: MembershipMutation, *, now_ms: int
+    ) -> tuple[MembershipRecord, MembershipRecord]:
+        """Atomic read-modify-write holding the membership's row lock."""
+        return await self._call(ops.update_membership, self._feed, org_id, user_id, mutate, now_ms)
+
+    async def delete_membership(
+        self, org_id: str, user_id: str, *, now_ms: int
+    ) -> MembershipRecord:
+        """Delete the membership, uncount it, append a ``membership_deleted`` change."""
+        return await self._call(ops.delete_membership, self._feed, org_id, user_id, now_ms)
 
     async def delete_retired_keys(self, *, now_ms: int) -> int:
         """Delete keys whose ``retire_at`` has passed; append a ``keys`` change if any."""

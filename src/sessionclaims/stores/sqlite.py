@@ -20,13 +20,29 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .._errors import ConfigurationError, ExternalIdTaken, StoreUnavailable
+from .._errors import (
+    AlreadyMember,
+    ConfigurationError,
+    ExternalIdTaken,
+    SlugTaken,
+    StoreUnavailable,
+)
 from ..models import SessionStatus
 from . import _rows as rows
 from . import _sqlite_ops as ops
 from ._delegating import DelegatingStore
 from ._schema import SQLITE_MIGRATIONS
-from .base import DuplicateRecord, KeyRecord, SessionRecord, UserMutation, UserRecord
+from .base import (
+    DuplicateRecord,
+    KeyRecord,
+    MembershipMutation,
+    MembershipRecord,
+    OrganizationMutation,
+    OrganizationRecord,
+    SessionRecord,
+    UserMutation,
+    UserRecord,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -139,6 +155,7 @@ class SQLiteStore(DelegatingStore[sqlite3.Connection]):
                 conn.execute("PRAGMA journal_mode = WAL").fetchone()
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
+            ops.register_functions(conn)
             ops.migrate(conn, SQLITE_MIGRATIONS, self.url)
         except BaseException:
             conn.close()
@@ -179,6 +196,10 @@ class SQLiteStore(DelegatingStore[sqlite3.Connection]):
             if isinstance(exc, sqlite3.IntegrityError) and code in _DUPLICATE:
                 if str(exc).endswith("users.external_id"):
                     raise ExternalIdTaken from exc
+                if str(exc).endswith("organizations.slug"):
+                    raise SlugTaken from exc
+                if str(exc).endswith("organization_memberships.user_id"):
+                    raise AlreadyMember from exc
                 raise DuplicateRecord(f"already stored ({exc})") from exc
             if code & 0xFF == sqlite3.SQLITE_NOTADB:
                 raise ConfigurationError(f"{self.path} is not an SQLite database") from exc
@@ -208,6 +229,32 @@ class SQLiteStore(DelegatingStore[sqlite3.Connection]):
     async def insert_key(self, key: KeyRecord, *, retire_others_at: int | None) -> None:
         """Insert ``key``, optionally retire the others, append a ``keys`` change."""
         await self._call(ops.insert_key, key, retire_others_at)
+
+    async def update_organization(
+        self, org_id: str, mutate: OrganizationMutation, *, now_ms: int
+    ) -> tuple[OrganizationRecord, OrganizationRecord]:
+        """Atomic read-modify-write under the file's write lock; returns ``(before, after)``."""
+        return await self._call(ops.update_organization, org_id, mutate, now_ms)
+
+    async def delete_organization(self, org_id: str, *, now_ms: int) -> None:
+        """Delete the organization and its memberships; append ``organization_deleted``."""
+        await self._call(ops.delete_organization, org_id, now_ms)
+
+    async def insert_membership(self, membership: MembershipRecord) -> None:
+        """Insert a membership, count it, append a ``membership`` change."""
+        await self._call(ops.insert_membership, membership)
+
+    async def update_membership(
+        self, org_id: str, user_id: str, mutate: MembershipMutation, *, now_ms: int
+    ) -> tuple[MembershipRecord, MembershipRecord]:
+        """Atomic read-modify-write under the file's write lock; returns ``(before, after)``."""
+        return await self._call(ops.update_membership, org_id, user_id, mutate, now_ms)
+
+    async def delete_membership(
+        self, org_id: str, user_id: str, *, now_ms: int
+    ) -> MembershipRecord:
+        """Delete the membership, uncount it, append a ``membership_deleted`` change."""
+        return await self._call(ops.delete_membership, org_id, user_id, now_ms)
 
     async def delete_retired_keys(self, *, now_ms: int) -> int:
         """Delete keys whose ``retire_at`` has passed; append a ``keys`` change if any."""
