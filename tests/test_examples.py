@@ -356,7 +356,8 @@ async def test_demo_flow_over_asgi(tmp_path: Path, clock: FakeClock) -> None:
         assert 'href="/sign-in"' in page
         assert element(page, "signed-out").startswith("You are not signed in")
         assert element(page, "reason") == "token-missing"
-        assert "sessionclaims demo --fresh" in page  # how to start over, on every page
+        assert "make demo DEMO_ARGS=--fresh" in page  # how to start over, on every page
+        assert "sessionclaims demo --fresh" in page
         refused = await grace.get("/admin")
         assert refused.status_code == 403
         assert "<title>Admins only" in refused.text

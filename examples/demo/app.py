@@ -485,6 +485,7 @@ LAYOUT = Template("""<!doctype html>
 <main>$body</main>
 <footer><p class="note" id="start-over">The demo keeps what you do in its database between
 runs. To start over with Ada an admin and Grace a member again, stop it (Ctrl+C) and run
+it with <code>--fresh</code>: <code>make demo DEMO_ARGS=--fresh</code>, or
 <code>sessionclaims demo --fresh</code>.</p></footer></body></html>
 """)
 
