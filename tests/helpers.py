@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -17,7 +18,10 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from sessionclaims import Backend, SessionClaimsMiddleware
+from sessionclaims.stores import open_store
 from sessionclaims.stores.base import Store
+
+from .stores.helpers import POSTGRES_URL, postgres_options, postgres_schema, require_postgres
 
 ISSUER = "https://auth.example.com"
 ORIGIN = "https://app.example.com"
@@ -93,6 +97,30 @@ def make_backend(
 ) -> Backend:
     """A backend on ``url`` with the settings of ``preset``, overridden by ``settings``."""
     return Backend(url, clock=clock, **{**preset, **settings})
+
+
+SHARED_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+"""The ``kind`` parameters of :func:`shared_backends`."""
+
+
+@contextlib.contextmanager
+def shared_backends(
+    kind: str, directory: Path, clock: Callable[[], float], **settings: Any
+) -> Iterator[Callable[..., Backend]]:
+    """Makes backends on one database, each one another worker (SQLite file in
+    ``directory``) or instance (a fresh PostgreSQL schema, dropped afterwards)."""
+    if kind == "sqlite":
+        url = sqlite_url(directory)
+        yield lambda **more: make_backend(url, clock, **{**settings, **more})
+        return
+    require_postgres()
+    with postgres_schema() as schema:
+
+        def on_postgres(**more: Any) -> Backend:
+            store = open_store(POSTGRES_URL, **postgres_options(schema))
+            return make_backend(POSTGRES_URL, clock, store=store, **{**settings, **more})
+
+        yield on_postgres
 
 
 async def whoami(request: Request) -> JSONResponse:

@@ -126,7 +126,7 @@ async def test_the_issuer_mints_the_organization_claims(tmp_path: Path, clock: F
     async with backend:
         user = await backend.users.create_user()
         new = await backend.sessions.create_session(user.id)
-        record, user_record = await backend.sessions.active(new.session.id)
+        record, user_record, _ = await backend.sessions.active(new.session.id)
         active = ActiveOrganization(OrgValues(), MemberValues(), ("org:invoices:read",))
         token = backend.issuer.session_token(user_record, record, active=active)
         claims = jwt.decode(token, options={"verify_signature": False})

@@ -70,7 +70,7 @@ def _user_id(i: int) -> str:
 async def _org_token(backend: Any) -> str:
     user = await backend.users.create_user(public_metadata={"role": "admin"})
     new = await backend.sessions.create_session(user.id)
-    record, user_record = await backend.sessions.active(new.session.id)
+    record, user_record, _ = await backend.sessions.active(new.session.id)
     active = ActiveOrganization(_Org(_org_id(0), 1), _Member(1), ("org:invoices:read",))
     token: str = backend.issuer.session_token(user_record, record, active=active)
     now = backend.clock()

@@ -181,6 +181,43 @@ async def test_each_change_is_one_event_without_metadata_values(backend: Backend
     await stream.close()
 
 
+async def test_organization_changes_are_events_per_organization(backend: Backend) -> None:
+    member = await make_member(backend)
+    org = await backend.organizations.create_organization("Acme", created_by=member.user_id)
+    stream = StreamDriver(backend.api, key=FEED_KEY)
+    await stream.read_until(": ready")
+    orgs = backend.organizations
+    await orgs.update_organization_metadata(org.id, public_metadata={"plan": "secret-plan"})
+    await orgs.update_organization_metadata(org.id, private_metadata={"crm": "cus_x"})
+    await orgs.update_membership(org.id, member.user_id, role="org:member")
+    await orgs.delete_membership(org.id, member.user_id)
+    await orgs.delete_organization(org.id)
+    got = [e for e in await stream.read_events(4) if e["event"] == "token-claims-change"]
+    text = stream.text
+    await stream.close()
+    assert "secret-plan" not in text
+    assert "cus_x" not in text
+    now_ms = int(backend.clock() * 1000)
+    assert [e["data"] for e in got] == [  # the private-only write made no event
+        {"user_id": None, "organization_id": org.id, "version": 2, "at": now_ms},
+        {"user_id": member.user_id, "organization_id": org.id, "version": 2, "at": now_ms},
+        {
+            "user_id": member.user_id,
+            "organization_id": org.id,
+            "version": None,
+            "at": now_ms,
+            "deleted": True,
+        },
+        {
+            "user_id": None,
+            "organization_id": org.id,
+            "version": None,
+            "at": now_ms,
+            "deleted": True,
+        },
+    ]
+
+
 @pytest.mark.parametrize("how", ["header", "query"])
 async def test_resuming_replays_every_change_after_the_point(backend: Backend, how: str) -> None:
     member = await make_member(backend)

@@ -1,4 +1,5 @@
-"""``Backend``: users, sessions, sign-ups and signing keys, composed on one store.
+"""``Backend``: users, organizations, sessions, sign-ups and signing keys, composed on
+one store.
 
 .. code-block:: python
 
@@ -34,6 +35,7 @@ from ..tokens import REQUIRED_CLAIMS, TokenVerifier, VerifyOptions
 from ._context import TEMPLATE_NAME, Context
 from .change_feed import ChangeFeed
 from .issuer import Issuer
+from .organizations import OrganizationsResource
 from .sessions import SessionsResource
 from .sign_ups import SignUpsResource
 from .signing_keys import KeyManager
@@ -52,8 +54,9 @@ _KEY_RELOAD_COOLDOWN = 1.0
 
 
 class Backend:
-    """The auth backend: ``backend.users``, ``backend.sessions``, ``backend.sign_ups``,
-    ``backend.keys``, ``backend.jwks()`` and ``backend.api`` (mount it in your app).
+    """The auth backend: ``backend.users``, ``backend.organizations``,
+    ``backend.sessions``, ``backend.sign_ups``, ``backend.keys``, ``backend.jwks()`` and
+    ``backend.api`` (mount it in your app).
 
     Every keyword is a setting (see :mod:`sessionclaims.config`); settings not given here
     come from ``SESSIONCLAIMS_*`` environment variables, then ``config_file`` (TOML).
@@ -139,6 +142,7 @@ class Backend:
             store=self.store,
             settings=s,
             limits=self.limits,
+            roles=self.roles,
             issuer=self.issuer,
             freshness=self.freshness,
             keys=self.keys,
@@ -146,6 +150,7 @@ class Backend:
             ensure_open=self.ensure_open,
         )
         self.users = UsersResource(self._ctx)
+        self.organizations = OrganizationsResource(self._ctx)
         self.sessions = SessionsResource(self._ctx, self.users)
         self.sign_ups = SignUpsResource(self._ctx, self.users, self.sessions)
         self.changes = Broadcaster()

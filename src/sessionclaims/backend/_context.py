@@ -1,4 +1,4 @@
-"""What the backend's resources share: store, settings, issuer, freshness, clock."""
+"""What the backend's resources share: store, settings, roles, issuer, freshness, clock."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..freshness import Freshness
     from ..metadata import MetadataLimits
+    from ..roles import Roles
     from ..stores.base import Store
     from .issuer import Issuer
     from .signing_keys import KeyManager
@@ -56,6 +57,7 @@ class Context:
     store: Store
     settings: Settings
     limits: MetadataLimits
+    roles: Roles
     issuer: Issuer
     freshness: Freshness
     keys: KeyManager

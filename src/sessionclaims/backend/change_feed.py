@@ -1,6 +1,7 @@
 """The change feed: how a process learns of writes made by other processes.
 
-It reads the store's change log by sequence number and feeds the freshness map. SQLite
+It reads the store's change log by sequence number and feeds the freshness map (users,
+sessions, organizations and memberships). SQLite
 stores are polled every ``poll_interval`` (≤ 1 s, the freshness bound); stores that push
 notifications (PostgreSQL LISTEN/NOTIFY) also wake it at once, and after a lost
 connection it catches up from the log by sequence number. Notifications are an
@@ -120,7 +121,25 @@ class ChangeFeed:
             self._freshness.session_ended(change.session_id, at)
         elif change.kind == "keys":
             return True
+        else:
+            self._apply_organization(change, at)
         return False
+
+    def _apply_organization(self, change: ChangeRecord, at: float) -> None:
+        """An organization's or a membership's change: one entry, whatever the member
+        count (the fan-out happens when each member's token is checked)."""
+        org_id, user_id, version = change.organization_id, change.user_id, change.version
+        if org_id is None:
+            return
+        freshness = self._freshness
+        if change.kind == "organization" and version is not None:
+            freshness.organization_changed(org_id, version, at)
+        elif change.kind == "organization_deleted":
+            freshness.organization_deleted(org_id, at)
+        elif change.kind == "membership" and user_id is not None and version is not None:
+            freshness.membership_changed(org_id, user_id, version, at)
+        elif change.kind == "membership_deleted" and user_id is not None:
+            freshness.membership_deleted(org_id, user_id, at)
 
     async def step(self) -> None:
         """One round of following: apply new changes, expire old ones, and (at most once a

@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import hmac
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .._errors import (
     InvalidRequest,
@@ -23,11 +23,12 @@ from ..models import DEFAULT_PAGE_SIZE, SESSION_STATUSES, NewSession, Session, S
 from ..stores.base import SessionRecord, UserRecord
 from ..tokens import SignedToken
 from ._context import Context, Page, check_page, new_id
+from .issuer import ActiveOrganization
 
 if TYPE_CHECKING:
     from .users import UsersResource
 
-__all__ = ["SessionsResource", "hash_refresh_credential"]
+__all__ = ["Minting", "SessionsResource", "hash_refresh_credential"]
 
 MAX_ORIGIN = 255
 
@@ -35,6 +36,28 @@ MAX_ORIGIN = 255
 def hash_refresh_credential(credential: str) -> bytes:
     """What the store keeps of a refresh credential."""
     return hashlib.sha256(credential.encode("utf-8", "surrogatepass")).digest()
+
+
+class Minting(NamedTuple):
+    """What a session's next token is made from: the session, its user, and its active
+    organization (``None`` without one, or once the organization or the person's
+    membership in it is gone)."""
+
+    session: SessionRecord
+    user: UserRecord
+    organization: ActiveOrganization | None
+
+
+def _check_organization_id(org_id: object) -> str | None:
+    if org_id is None:
+        return None
+    if not isinstance(org_id, str) or not org_id or len(org_id) > 255 or "\x00" in org_id:
+        raise InvalidRequest(
+            "invalid_field",
+            "active_organization_id must be an organization id or null",
+            param="active_organization_id",
+        )
+    return org_id
 
 
 def session_id_of(refresh_credential: str) -> str | None:
@@ -86,16 +109,44 @@ class SessionsResource:
         )
         return record, credential
 
-    async def create_session(self, user_id: str, *, origin: str | None = None) -> NewSession:
+    async def create_session(
+        self,
+        user_id: str,
+        *,
+        origin: str | None = None,
+        active_organization_id: str | None = None,
+    ) -> NewSession:
         """Create a session for a person the host app has authenticated.
 
-        ``origin`` becomes the tokens' ``azp`` (default: the first authorized party)."""
+        ``origin`` becomes the tokens' ``azp`` (default: the first authorized party).
+        ``active_organization_id`` starts it with that organization active (the person
+        must be a member: :class:`~sessionclaims.NotAMember`, 403, otherwise)."""
         ctx = self._ctx
+        org_id = _check_organization_id(active_organization_id)
         user = await self._users.get_record(user_id)
         record, credential = self.new_record(user.id, origin)
-        await ctx.store.insert_session(record)
-        token = ctx.issuer.session_token(user, record)
+        if org_id is None:
+            await ctx.store.insert_session(record)
+            token = ctx.issuer.session_token(user, record)
+        else:
+            await ctx.store.insert_session(record.evolve(active_organization_id=org_id))
+            minting = await self.active(record.id)
+            record = minting.session
+            token = ctx.issuer.session_token(minting.user, record, active=minting.organization)
         return NewSession(record.to_session(ctx.now_ms()), token, credential)
+
+    async def set_active_organization(self, session_id: str, org_id: str | None) -> str:
+        """Make ``org_id`` the session's active organization (``None`` clears it) and
+        return a new session token that already carries the organization claims.
+
+        The person must be a member (:class:`~sessionclaims.NotAMember`, 403); the
+        session must be active (:class:`~sessionclaims.SessionNotActive`). Tokens issued
+        before keep the claims they have until they expire or go stale."""
+        ctx = self._ctx
+        org_id = _check_organization_id(org_id)
+        await ctx.ensure_open()
+        await ctx.store.set_active_organization(session_id, org_id, now_ms=ctx.now_ms())
+        return (await self.reissue(session_id)).token
 
     # -- reading ------------------------------------------------------------------------
     async def get_record(self, session_id: str) -> SessionRecord:
@@ -150,9 +201,9 @@ class SessionsResource:
         return record.to_session(now)
 
     # -- tokens -------------------------------------------------------------------------
-    async def active(self, session_id: str) -> tuple[SessionRecord, UserRecord]:
-        """The session and its user, if the session may mint tokens; else
-        :class:`~sessionclaims.SessionNotActive`. One store call."""
+    async def active(self, session_id: str) -> Minting:
+        """The session, its user and its active organization, if the session may mint
+        tokens; else :class:`~sessionclaims.SessionNotActive`. One store call."""
         ctx = self._ctx
         await ctx.ensure_open()
         found = await ctx.store.get_session_with_user(session_id)
@@ -169,7 +220,12 @@ class SessionsResource:
             raise SessionNotActive(f"session {session_id!r} is {status}")
         if user is None:
             raise SessionNotActive(f"session {session_id!r} belongs to a deleted user")
-        return record, user
+        active = None
+        if found.organization is not None and found.membership is not None:
+            membership = found.membership
+            permissions = ctx.roles.permissions_for(membership.role)
+            active = ActiveOrganization(found.organization, membership, permissions)
+        return Minting(record, user, active)
 
     async def _mark_expired(self, session_id: str) -> None:
         with contextlib.suppress(SessionNotActive):
@@ -203,10 +259,10 @@ class SessionsResource:
             from .._errors import TemplateNotFound
 
             raise TemplateNotFound(template)
-        record, user = await self.active(session_id)
+        record, user, active = await self.active(session_id)
         if template is not None:
-            return ctx.issuer.named_token(template, user, record)
-        return ctx.issuer.session_token(user, record, lifetime=expires_in_seconds)
+            return ctx.issuer.named_token(template, user, record, active)
+        return ctx.issuer.session_token(user, record, lifetime=expires_in_seconds, active=active)
 
     async def check_refresh_credential(self, refresh_credential: str) -> SessionRecord:
         """The session a refresh credential belongs to, compared in constant time;
@@ -249,13 +305,13 @@ class SessionsResource:
         :class:`~sessionclaims.MetadataError` when the token is over its size budget."""
         ctx = self._ctx
         try:
-            record, user = await self.active(session_id)
+            record, user, active = await self.active(session_id)
         except (SessionNotActive, SessionNotFound):
             ctx.freshness.session_ended(session_id, ctx.clock())
             raise
         if user_id is not None and record.user_id != user_id:
             raise SessionNotActive(f"session {session_id!r} belongs to another user")
-        return ctx.issuer.sign_session(user, record)
+        return ctx.issuer.sign_session(user, record, active=active)
 
     async def _touch(self, session_id: str) -> None:
         await self._ctx.store.touch_session(session_id, now_ms=self._ctx.now_ms())

@@ -9,14 +9,16 @@ of it before the call returns.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any, Literal, NamedTuple, TypedDict, Unpack
 
-from .._errors import InvalidRequest, UserNotFound
+from .._errors import InvalidRequest, MembershipNotFound, UserNotFound
 from ..metadata import TIERS, apply_metadata, canonical_tiers
-from ..models import DEFAULT_PAGE_SIZE, User
-from ..stores.base import UserRecord
+from ..models import DEFAULT_PAGE_SIZE, PAGE_SIZE_LIMIT, User
+from ..stores.base import MembershipRecord, OrganizationRecord, UserRecord
 from ._context import Context, Page, check_page, new_id
+from .issuer import ActiveOrganization
 
 __all__ = ["MetadataWrite", "TierArguments", "UsersResource"]
 
@@ -179,6 +181,10 @@ class UsersResource:
         changed what the user's session tokens contain."""
         ctx = self._ctx
         await ctx.ensure_open()
+        # read before the transaction: the user's tokens with each of their organizations
+        # active must fit the budget too (a person belongs to few organizations)
+        token_tiers = set(tiers) - {"private_metadata"}  # the private tier is in no token
+        memberships = await self._memberships(user_id) if token_tiers else []
         now = ctx.now_ms()
 
         def mutate(current: UserRecord) -> UserRecord:
@@ -194,12 +200,57 @@ class UsersResource:
             if ctx.issuer.token_relevant_changed(current, candidate):
                 candidate = candidate.evolve(version=current.version + 1)
                 ctx.issuer.check_budget(candidate)
+                for membership, organization in memberships:
+                    ctx.issuer.check_active_budget(
+                        candidate, self._active(organization, membership)
+                    )
             return candidate
 
         before, after = await ctx.store.update_user(user_id, mutate, now_ms=now)
         if after.version != before.version:
             ctx.freshness.user_changed(user_id, after.version, now / 1000)
+            await self._refresh_token_bytes(after, memberships, now)
         return MetadataWrite(after.to_user(), after.version != before.version)
+
+    def _active(
+        self, organization: OrganizationRecord, membership: MembershipRecord
+    ) -> ActiveOrganization:
+        permissions = self._ctx.roles.permissions_for(membership.role)
+        return ActiveOrganization(organization, membership, permissions)
+
+    async def _memberships(self, user_id: str) -> list[tuple[MembershipRecord, OrganizationRecord]]:
+        """Every membership of the user, with its organization."""
+        store = self._ctx.store
+        found: list[tuple[MembershipRecord, OrganizationRecord]] = []
+        while True:
+            page, total = await store.list_memberships(
+                user_id=user_id, limit=PAGE_SIZE_LIMIT, offset=len(found)
+            )
+            found += page
+            if not page or len(found) >= total:
+                return found
+
+    async def _refresh_token_bytes(
+        self,
+        user: UserRecord,
+        memberships: list[tuple[MembershipRecord, OrganizationRecord]],
+        now: int,
+    ) -> None:
+        """Keep each membership's ``token_bytes`` (the size budget's index) in step with
+        the user's new token: a row write each, no change-log entry, no new version."""
+        issuer = self._ctx.issuer
+        for membership, organization in memberships:
+
+            def share(
+                current: MembershipRecord, org: OrganizationRecord = organization
+            ) -> MembershipRecord:
+                size = issuer.member_share(user, self._active(org, current))
+                return current if size == current.token_bytes else current.evolve(token_bytes=size)
+
+            with contextlib.suppress(MembershipNotFound):  # removed meanwhile
+                await self._ctx.store.update_membership(
+                    membership.organization_id, user.id, share, now_ms=now
+                )
 
     async def delete_user(self, user_id: str) -> None:
         """Delete the user; its sessions are revoked from the next request on."""
