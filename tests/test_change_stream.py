@@ -369,6 +369,58 @@ async def test_a_service_sees_changes_on_its_next_request(auth: AuthServer) -> N
     assert not stream.connected
 
 
+async def org_whoami(request: Request) -> JSONResponse:
+    auth = request.auth
+    return JSONResponse({"org_id": auth.org_id, "org_role": auth.org_role})
+
+
+async def test_a_service_applies_organization_changes_per_organization(
+    auth: AuthServer,
+) -> None:
+    async with auth.backend() as writer:  # another process on the auth app's store
+        orgs = writer.organizations
+        alice, bob = await writer.users.create_user(), await writer.users.create_user()
+        acme = await orgs.create_organization("Acme", created_by=alice.id)
+        globex = await orgs.create_organization("Globex", created_by=bob.id)
+        in_acme = await writer.sessions.create_session(alice.id, active_organization_id=acme.id)
+        in_globex = await writer.sessions.create_session(bob.id, active_organization_id=globex.id)
+        service = SessionClaimsMiddleware(
+            Starlette(routes=[Route("/whoami", org_whoami)]),
+            jwks_url=f"{auth.base}/auth/.well-known/jwks.json",
+            issuer=ISSUER,
+            changes_url=f"{auth.base}/auth/v1/changes",
+            feed_key=FEED_KEY,
+        )
+        stream = service.change_stream
+        assert stream is not None
+        async with running(service) as http:
+            await until(lambda: stream.live, "the stream to be live")
+
+            async def seen(token: str) -> tuple[dict[str, Any], str | None]:
+                response = await http.get("/whoami", headers={"Authorization": f"Bearer {token}"})
+                return response.json(), response.headers.get("x-session-token")
+
+            assert (await seen(in_acme.token))[0]["org_role"] == "org:admin"
+            assert (await seen(in_globex.token))[0]["org_role"] == "org:admin"
+            applied = stream.events_applied
+            await orgs.update_membership(acme.id, alice.id, role="org:member")
+            await until(lambda: stream.events_applied > applied, "the membership event")
+            calls = service.network_calls
+            claims, token = await seen(in_acme.token)
+            assert (claims, service.network_calls) == (
+                {"org_id": acme.id, "org_role": "org:member"},
+                calls + 1,  # one reissue
+            )
+            assert token is not None
+            assert (await seen(in_globex.token))[1] is None  # another organization: fresh
+            applied = stream.events_applied
+            await orgs.delete_organization(acme.id)
+            await until(lambda: stream.events_applied > applied, "the deletion event")
+            assert (await seen(token))[0] == {"org_id": None, "org_role": None}
+            assert (await seen(in_globex.token))[0]["org_role"] == "org:admin"
+            assert service.network_calls == calls + 2
+
+
 async def test_keys_changed_refetches_the_jwks_at_once(auth: AuthServer) -> None:
     service = service_for(auth, jwks_refetch_cooldown=3600)
     stream = service.change_stream
