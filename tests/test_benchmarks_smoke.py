@@ -207,11 +207,15 @@ def test_full_mode_scenarios_run_on_a_tiny_configuration(tmp_path: Path) -> None
         assert row["extra"]["older_tokens_stale"] == row["extra"]["older_tokens_checked"]
         assert row["extra"]["tracked"] <= row["extra"]["freshness_size"]
 
-    # P9: the organization token is served hot; every member's older token is stale.
+    # P9: the organization token is served hot; every member's older token is stale; after
+    # the real store write every member's next request is reissued with the new claims.
     p9 = _rows_of(document, "P9")
     counted = [row for row in p9 if row["unit"] == "requests"]
-    assert [row["value"] for row in counted] == [10_000]
-    assert counted[0]["ok"] is True
+    assert [row["value"] for row in counted] == [10_000, 100]
+    assert [row["ok"] for row in counted] == [True, True]
+    writes = [row for row in p9 if row["title"] == "org store write" and row["unit"] == ""]
+    assert len(writes) == 1 and writes[0]["extra"]["members"] == 100
+    assert len(writes[0]["rounds_us"]) == len(writes[0]["extra"]["one_member_rounds_us"]) > 0
     assert any(row["unit"] == "bytes" and row["value"] > 0 for row in p9)
 
     assert {row["peer"] for row in _rows_of(document, "TPL")} >= {

@@ -11,11 +11,17 @@ write that concerns 10,000 members' sessions, and the hot path with an active or
    change is timed for both (target ≤ 1.5 times: it must not depend on the member count), then
    the 10,000 members' tokens (older ``org_ver``) are checked — every one must be STALE,
    so their next request is reissued with the new claims.
-3. **Bytes per tracked organization change**: memory retained by 10,000
+3. **The store write** (timed, real ``Backend`` on a SQLite file): one public-metadata
+   merge on an organization of 10,000 members (each with a session whose token carries the
+   organization) against the same merge on a 1-member organization, through
+   ``backend.organizations.update_organization_metadata`` — the size-budget check and the
+   change-log entry included. Target: ≤ 1.5 times. Then each of the 10,000 members' tokens,
+   minted before the last write, is sent once through the full-mode middleware: every one
+   must be reissued with the organization's new claims.
+4. **Bytes per tracked organization change**: memory retained by 10,000
    ``organization_changed`` entries (``tracemalloc``), divided by 10,000.
 
-Only the freshness side of the write is measured here; the store write of an
-organization update is the same single-row write whatever the member count.
+Sizes shrink with ``Config.scale`` (a tiny run seeds 100 members).
 """
 
 from __future__ import annotations
@@ -176,6 +182,95 @@ def _fanout_rows(config: Config) -> list[Row]:
     ]
 
 
+ORG_TEMPLATE: dict[str, Any] = {
+    "role": "{{user.public_metadata.role}}",
+    "plan": "{{org.public_metadata.plan}}",
+}
+
+
+async def _seed_organization(backend: Any, name: str, members: int) -> tuple[str, list[str]]:
+    """An organization with ``members`` members, each with a session whose active
+    organization it is; the organization's id and one token per member."""
+    creator = await backend.users.create_user(public_metadata={"role": "admin"})
+    org = await backend.organizations.create_organization(
+        name, created_by=creator.id, public_metadata={"plan": "v0"}
+    )
+    user_ids = [creator.id]
+    for _ in range(members - 1):
+        user = await backend.users.create_user(public_metadata={"role": "member"})
+        await backend.organizations.create_membership(org.id, user.id)
+        user_ids.append(user.id)
+    tokens = []
+    for user_id in user_ids:
+        new = await backend.sessions.create_session(user_id, active_organization_id=org.id)
+        tokens.append(new.token)
+    return org.id, tokens
+
+
+async def _store_write(config: Config, directory: Any) -> tuple[dict[int, list[float]], int, int]:
+    members = max(10, int(MEMBERS * config.scale))
+    backend = make_backend(sqlite_url(directory, "p9-write"), template=ORG_TEMPLATE)
+    try:
+        await backend.open()
+        small, _ = await _seed_organization(backend, "One", 1)
+        large, tokens = await _seed_organization(backend, "Many", members)
+        orgs = backend.organizations
+        timings: dict[int, list[float]] = {1: [], members: []}
+        rounds = max(config.rounds * 2, 6)
+        for i in range(rounds):
+            pairs = [(1, small), (members, large)]
+            for size, org_id in pairs if i % 2 else reversed(pairs):
+                start = time.perf_counter_ns()
+                await orgs.update_organization_metadata(org_id, public_metadata={"plan": f"v{i}"})
+                timings[size].append((time.perf_counter_ns() - start) / 1000.0)
+        final = f"v{rounds - 1}"
+        app = starlette_app([Middleware(SessionClaimsMiddleware, backend=backend)])
+        seen = 0
+        for token in tokens:
+            _, call_scope, response = await timed_call(app, bearer_scope(token))
+            claims = call_scope["auth"].session_claims
+            reissued = response.header(b"x-session-token") is not None
+            if reissued and claims.get("plan") == final and claims.get("org_id") == large:
+                seen += 1
+        return timings, members, seen
+    finally:
+        await backend.aclose()
+
+
+def _store_write_rows(config: Config) -> list[Row]:
+    with scratch_dir("p9w") as directory:
+        timings, members, seen = asyncio.run(_store_write(config, directory))
+    one, many = statistics.median(timings[1]), statistics.median(timings[members])
+    ratio = many / one if one > 0 else 1.0
+    return [
+        Row(
+            scenario="P9",
+            title="org store write",
+            peer=f"organization metadata write, {members:,} members vs 1 (SQLite file)",
+            median_us=many,
+            rounds_us=timings[members],
+            ours=True,
+            ratio=ratio,
+            ratio_text=f"{ratio:.2f}{X} the 1-member write ({one:.0f} µs)",
+            target=f"≤ {FANOUT_TARGET:g}{X}",
+            ok=ratio <= FANOUT_TARGET,
+            extra={"one_member_rounds_us": timings[1], "members": members},
+        ),
+        Row(
+            scenario="P9",
+            title="org store write",
+            peer=f"members' next requests reissued with the new claims (of {members:,})",
+            ours=True,
+            value=float(seen),
+            unit="requests",
+            ratio_text=f"{seen:,} of {members:,} reissued with the new plan",
+            target=f"= {members:,}",
+            ok=seen == members,
+            extra={"members": members},
+        ),
+    ]
+
+
 def _memory_row() -> Row:
     clock = [1_800_000_000.0]
     gc.collect()
@@ -202,7 +297,7 @@ def _memory_row() -> Row:
 
 
 def run(config: Config) -> list[Row]:
-    return [*_hot_rows(config), *_fanout_rows(config), _memory_row()]
+    return [*_hot_rows(config), *_fanout_rows(config), *_store_write_rows(config), _memory_row()]
 
 
 SCENARIO = Scenario(
@@ -210,5 +305,6 @@ SCENARIO = Scenario(
     title="organization fan-out",
     run=run,
     description="hot path with an active organization; one organization change for "
-    "10,000 members' tokens against 1; bytes per tracked organization change",
+    "10,000 members' tokens against 1 (freshness map and store write); every member's "
+    "next request reissued; bytes per tracked organization change",
 )
