@@ -214,7 +214,8 @@ def test_full_mode_scenarios_run_on_a_tiny_configuration(tmp_path: Path) -> None
     assert [row["value"] for row in counted] == [10_000, 100]
     assert [row["ok"] for row in counted] == [True, True]
     writes = [row for row in p9 if row["title"] == "org store write" and row["unit"] == ""]
-    assert len(writes) == 1 and writes[0]["extra"]["members"] == 100
+    assert len(writes) == 1
+    assert writes[0]["extra"]["members"] == 100
     assert len(writes[0]["rounds_us"]) == len(writes[0]["extra"]["one_member_rounds_us"]) > 0
     assert any(row["unit"] == "bytes" and row["value"] > 0 for row in p9)
 
