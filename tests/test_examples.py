@@ -113,6 +113,39 @@ def test_minimal_starlette_stays_minimal() -> None:
     assert len([line for line in lines if line.strip()]) <= 30
 
 
+# -- organizations.py --------------------------------------------------------------------
+async def test_organizations_example_reads_the_active_organizations_role(
+    example_env: Path,
+) -> None:
+    example = load_example("organizations.py")
+    backend = example.backend
+    async with lifespan(example.app), client(example.app) as http:
+        ada = await backend.users.create_user()
+        grace = await backend.users.create_user()
+        acme = await backend.organizations.create_organization("Acme", created_by=ada.id)
+        await backend.organizations.create_membership(acme.id, grace.id)
+        new = await backend.sessions.create_session(grace.id, active_organization_id=acme.id)
+
+        answer = await http.get("/workspace", headers=bearer(new.token))
+        assert answer.json() == {"org": "acme", "role": "org:member"}
+        answer = await http.post("/invoices", headers=bearer(new.token))
+        assert answer.status_code == 403  # org:member may read invoices, not write them
+
+        await backend.organizations.update_membership(acme.id, grace.id, role="org:admin")
+        # The same token again: reissued on this very request with the new role.
+        answer = await http.post("/invoices", headers=bearer(new.token))
+        assert answer.status_code == 201
+        assert answer.json() == {"created_in": acme.id}
+        fresh = answer.headers["x-session-token"]
+        answer = await http.get("/workspace", headers=bearer(fresh))
+        assert answer.json() == {"org": "acme", "role": "org:admin"}
+        assert "x-session-token" not in answer.headers  # the new token is fresh
+
+        await backend.organizations.delete_membership(acme.id, grace.id)
+        answer = await http.get("/workspace", headers=bearer(fresh))
+        assert answer.json() == {"org": None, "role": None}  # never once more the old role
+
+
 # -- fastapi_app.py ----------------------------------------------------------------------
 async def test_fastapi_example_dependencies(example_env: Path) -> None:
     example = load_example("fastapi_app.py")
