@@ -571,6 +571,7 @@ def test_curl_doc_is_parseable() -> None:
     assert ("GET", "/v1/users/$USER_ID") in seen
     assert ("POST", "/v1/sessions") in seen
     assert ("PATCH", "/v1/me") in seen
+    assert ("POST", "/v1/me/active_organization") in seen
     bodies = " ".join(call.body or "" for call in calls)
     for tier in ("private_metadata", "public_metadata", "unsafe_metadata"):
         assert tier in bodies
@@ -600,6 +601,10 @@ async def test_curl_doc_replays_against_the_real_api(
             assert_same_shape(call.answer, body, ids=ids)
             if call.method == "POST" and parts.path == "/v1/users":
                 variables["USER_ID"] = body["id"]
+            if call.method == "POST" and parts.path == "/v1/organizations":
+                variables["ORG_ID"] = body["id"]
+            if call.method == "POST" and parts.path == "/v1/me/active_organization":
+                variables["ORG_TOKEN"] = body["jwt"]
             if call.method == "POST" and parts.path == "/v1/sessions":
                 variables["SESSION_ID"] = body["session"]["id"]
                 variables["SESSION_TOKEN"] = body["token"]
@@ -607,6 +612,9 @@ async def test_curl_doc_replays_against_the_real_api(
     # "the token ... with "role": "admin" among its claims" (the page's template)
     claims = jwt.decode(variables["SESSION_TOKEN"], options={"verify_signature": False})
     assert claims["role"] == "admin"
+    org_claims = jwt.decode(variables["ORG_TOKEN"], options={"verify_signature": False})
+    assert (org_claims["org_id"], org_claims["org_slug"]) == (variables["ORG_ID"], "acme")
+    assert (org_claims["org_role"], org_claims["org_permissions"]) == ("org:admin", [])
     assert user.public_metadata == {"role": "admin"}
     assert user.private_metadata == {"stripeId": "cus_Nk3vLr2iT9"}
     assert user.unsafe_metadata == {"birthday": "11-30-1969", "theme": "dark"}

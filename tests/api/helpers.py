@@ -37,6 +37,23 @@ TEMPLATES = {
     }
 }
 APP_KINDS = ["mounted", "bare"]
+HOSTILE_IDS = [
+    "%2E%2E%2Fx",
+    "%ff",
+    "%ED%A0%80",
+    "..",
+    "%00",
+    "%27%20OR%201%3D1",
+    "x" * 65,
+    "user%09id",
+    "%C3%A9",
+]
+"""Path segments that can be no id (nor slug): each must be a 404 that reaches no store."""
+ROLES = {
+    "org:admin": ["org:invoices:read", "org:invoices:write"],
+    "org:member": ["org:invoices:read"],
+}
+"""The roles the organization tests configure (organizations.md's example)."""
 
 
 API_SETTINGS: dict[str, Any] = {
@@ -159,11 +176,22 @@ class StoreSnapshot:
     sign_ups: int
     last_change: int
     user: tuple[str, ...] | None
+    organizations: int = 0
+    organization: tuple[str, ...] | None = None
+    membership: tuple[str, ...] | None = None
+    active_organization: str | None = None
 
 
-async def snapshot(backend: Backend, user_id: str | None = None) -> StoreSnapshot:
+async def snapshot(
+    backend: Backend,
+    user_id: str | None = None,
+    *,
+    org_id: str | None = None,
+    session_id: str | None = None,
+) -> StoreSnapshot:
     """The stored user byte for byte (every tier's stored JSON text, version, updated_at)
-    and the row counts."""
+    and the row counts; with ``org_id`` the organization and the user's membership in it
+    the same way, with ``session_id`` that session's active organization."""
     store = backend.store
     _, users = await store.list_users(limit=1, offset=0)
     _, sessions = await store.list_sessions(
@@ -178,8 +206,42 @@ async def snapshot(backend: Backend, user_id: str | None = None) -> StoreSnapsho
             str(record.updated_at),
             str(record.external_id),
         )
+    _, organizations = await store.list_organizations(limit=1, offset=0)
+    organization = membership = active = None
+    if org_id is not None:
+        org = await store.get_organization(org_id)
+        if org is not None:
+            organization = (
+                org.name,
+                org.slug,
+                dump_metadata(org.public_metadata),
+                dump_metadata(org.private_metadata),
+                str(org.members_count),
+                str(org.version),
+                str(org.updated_at),
+            )
+        found = await store.get_membership(org_id, user_id) if user_id else None
+        if found is not None:
+            membership = (
+                found.role,
+                dump_metadata(found.public_metadata),
+                dump_metadata(found.private_metadata),
+                str(found.version),
+                str(found.updated_at),
+            )
+    if session_id is not None:
+        session = await store.get_session(session_id)
+        active = session.active_organization_id if session is not None else None
     return StoreSnapshot(
-        users, sessions, count_sign_ups(backend), await store.last_change_seq(), user
+        users,
+        sessions,
+        count_sign_ups(backend),
+        await store.last_change_seq(),
+        user,
+        organizations,
+        organization,
+        membership,
+        active,
     )
 
 

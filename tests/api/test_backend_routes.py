@@ -15,6 +15,7 @@ from tests.helpers import FakeClock, make_backend, sqlite_url
 from .helpers import (
     API_SETTINGS,
     APP_ORIGIN,
+    HOSTILE_IDS,
     ISSUER,
     SECRET,
     Api,
@@ -29,17 +30,6 @@ pytestmark = pytest.mark.anyio
 
 UNKNOWN_USER = "user_00000000000000000000000000"
 UNKNOWN_SESSION = "sess_00000000000000000000000000"
-HOSTILE_IDS = [
-    "%2E%2E%2Fx",
-    "%ff",
-    "%ED%A0%80",
-    "..",
-    "%00",
-    "%27%20OR%201%3D1",
-    "x" * 65,
-    "user%09id",
-    "%C3%A9",
-]
 
 # Every backend route, with a body that would be accepted.
 BACKEND_ROUTES: list[tuple[str, str, Any]] = [

@@ -1,5 +1,6 @@
-"""Hostile request bodies against every write route: always a 4xx in the error format,
-never a 500, and the store exactly as it was (byte for byte).
+"""Hostile request bodies against every write route, and hostile ids in the paths of the
+organization routes: always a 4xx in the error format, never a 500, and the store exactly
+as it was (byte for byte).
 
 Nothing here may change the store, which every test checks, so one backend (per app
 kind) serves the whole module: that keeps these hundreds of cases fast.
@@ -19,8 +20,10 @@ from tests.helpers import FakeClock, make_app, make_backend, sqlite_url
 from .helpers import (
     API_SETTINGS,
     APP_KINDS,
+    HOSTILE_IDS,
     Api,
     Member,
+    StoreSnapshot,
     assert_error,
     make_member,
     open_client,
@@ -69,6 +72,26 @@ ROUTES = [
     WriteRoute("PATCH", "/v1/me/metadata", in_tier("untrusted_metadata"), "session"),
     WriteRoute("POST", "/v1/sign_ups", in_tier("unsafe_metadata"), "none"),
     WriteRoute("POST", "/v1/tokens/reissue", field("token"), "secret"),
+    WriteRoute("PATCH", "/v1/sessions/{session}", field("active_organization_id"), "secret"),
+    WriteRoute("POST", "/v1/organizations", in_tier("public_metadata"), "secret"),
+    WriteRoute("PATCH", "/v1/organizations/{org}", field("name"), "secret"),
+    WriteRoute("PATCH", "/v1/organizations/{org}/metadata", in_tier("private_metadata"), "secret"),
+    WriteRoute("PUT", "/v1/organizations/{org}/metadata", in_tier("trusted_metadata"), "secret"),
+    WriteRoute("POST", "/v1/organizations/{org}/memberships", field("user_id"), "secret"),
+    WriteRoute("PATCH", "/v1/organizations/{org}/memberships/{user}", field("role"), "secret"),
+    WriteRoute(
+        "PATCH",
+        "/v1/organizations/{org}/memberships/{user}/metadata",
+        in_tier("public_metadata"),
+        "secret",
+    ),
+    WriteRoute(
+        "PUT",
+        "/v1/organizations/{org}/memberships/{user}/metadata",
+        in_tier("private_metadata"),
+        "secret",
+    ),
+    WriteRoute("POST", "/v1/me/active_organization", field("organization_id"), "session"),
 ]
 
 
@@ -129,6 +152,7 @@ class World:
 
     member: Member
     sign_up_id: str
+    org_id: str
 
 
 @pytest.fixture(scope="module")
@@ -147,13 +171,22 @@ async def api_and_world(
     async with backend:
         member = await make_member(backend)
         sign_up = await backend.sign_ups.create_sign_up(unsafe_metadata={"nickname": "pending"})
+        org = await backend.organizations.create_organization(
+            "Hostile Inc",
+            created_by=member.user_id,
+            public_metadata={"plan": "pro"},
+            private_metadata={"stripe": "cus_1"},
+        )
+        await backend.organizations.update_membership_metadata(
+            org.id, member.user_id, public_metadata={"seat": 1}, private_metadata={"n": 2}
+        )
         client = open_client(
             backend.api if kind == "bare" else make_app(backend, routes=[], api_at="/auth"),
             "/auth" if kind == "mounted" else "",
             backend,
         )
         async with client.http:
-            yield client, World(member, sign_up.id)
+            yield client, World(member, sign_up.id, org.id)
 
 
 @pytest.fixture
@@ -166,6 +199,14 @@ def world(api_and_world: tuple[Api, World]) -> World:
     return api_and_world[1]
 
 
+async def stored(api: Api, world: World) -> StoreSnapshot:
+    """Everything a hostile body could touch: the user, the organization, the membership
+    and the session's active organization, byte for byte."""
+    return await snapshot(
+        api.backend, world.member.user_id, org_id=world.org_id, session_id=world.member.session_id
+    )
+
+
 async def send(
     api: Api, world: World, route: WriteRoute, content: Any, headers: dict[str, str]
 ) -> httpx.Response:
@@ -173,6 +214,7 @@ async def send(
         route.path.replace("{user}", world.member.user_id)
         .replace("{session}", world.member.session_id)
         .replace("{sign_up}", world.sign_up_id)
+        .replace("{org}", world.org_id)
     )
     if route.auth == "secret":
         return await api.backend_call(route.method, path, content=content, headers=headers)
@@ -187,11 +229,11 @@ async def send(
 async def test_hostile_body(api: Api, world: World, route: WriteRoute, name: str) -> None:
     make, status = HOSTILE[name]
     body = make(route)
-    before = await snapshot(api.backend, world.member.user_id)
+    before = await stored(api, world)
     response = await send(api, world, route, body, {"Content-Type": "application/json"})
     code = "request_too_large" if status == 413 else "malformed_json"
     assert_error(response, status, code)
-    assert await snapshot(api.backend, world.member.user_id) == before
+    assert await stored(api, world) == before
 
 
 async def chunks(total: int, size: int = 4096) -> AsyncIterator[bytes]:
@@ -207,10 +249,10 @@ async def test_streamed_body_is_cut_off_at_the_limit(
     api: Api, world: World, route: WriteRoute
 ) -> None:
     """No Content-Length: the limit is enforced while the stream is read."""
-    before = await snapshot(api.backend, world.member.user_id)
+    before = await stored(api, world)
     response = await send(api, world, route, chunks(LIMIT + 1), {})
     assert_error(response, 413, "request_too_large")
-    assert await snapshot(api.backend, world.member.user_id) == before
+    assert await stored(api, world) == before
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=str)
@@ -218,10 +260,10 @@ async def test_streamed_body_is_cut_off_at_the_limit(
 async def test_huge_content_length_is_refused_before_reading(
     api: Api, world: World, route: WriteRoute, length: str
 ) -> None:
-    before = await snapshot(api.backend, world.member.user_id)
+    before = await stored(api, world)
     response = await send(api, world, route, b"{}", {"Content-Length": length})
     assert_error(response, 413, "request_too_large")
-    assert await snapshot(api.backend, world.member.user_id) == before
+    assert await stored(api, world) == before
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=str)
@@ -238,10 +280,10 @@ async def test_huge_content_length_is_refused_before_reading(
 async def test_a_body_that_is_not_declared_json_is_refused(
     api: Api, world: World, route: WriteRoute, content_type: str
 ) -> None:
-    before = await snapshot(api.backend, world.member.user_id)
+    before = await stored(api, world)
     response = await send(api, world, route, b"{}", {"Content-Type": content_type})
     assert_error(response, 400, "malformed_json")
-    assert await snapshot(api.backend, world.member.user_id) == before
+    assert await stored(api, world) == before
 
 
 @pytest.mark.parametrize(
@@ -269,3 +311,51 @@ async def test_a_body_exactly_at_the_limit_is_read(api: Api, world: World) -> No
     )
     # Read and parsed: then refused by the metadata limits, not by the size cap.
     assert_error(response, 422, "metadata_too_large")
+
+
+# -- hostile ids ------------------------------------------------------------------------
+ID_ROUTES: list[tuple[str, str, Any]] = [
+    ("GET", "/v1/organizations/{org}", None),
+    ("PATCH", "/v1/organizations/{org}", {"name": "x"}),
+    ("DELETE", "/v1/organizations/{org}", None),
+    ("PATCH", "/v1/organizations/{org}/metadata", {"public_metadata": {"a": 1}}),
+    ("PUT", "/v1/organizations/{org}/metadata", {"public_metadata": {"a": 1}}),
+    ("POST", "/v1/organizations/{org}/memberships", {"user_id": "{user}"}),
+    ("GET", "/v1/organizations/{org}/memberships", None),
+    ("PATCH", "/v1/organizations/{org}/memberships/{user}", {"role": "org:member"}),
+    ("DELETE", "/v1/organizations/{org}/memberships/{user}", None),
+    ("PATCH", "/v1/organizations/{org}/memberships/{user}/metadata", {"public_metadata": {}}),
+    ("PUT", "/v1/organizations/{org}/memberships/{user}/metadata", {"public_metadata": {}}),
+    ("GET", "/v1/users/{user}/organization_memberships", None),
+    ("PATCH", "/v1/sessions/{session}", {"active_organization_id": None}),
+]
+"""The routes with an id in the path that came with organizations (the older ones have
+their hostile-id tests in test_backend_routes.py and test_client_routes.py)."""
+
+HOSTILE_ID_CASES = [
+    pytest.param(method, path, body, hostile, where, id=f"{method} {path} {where}={hostile}")
+    for method, path, body in ID_ROUTES
+    for where in ("{org}", "{user}", "{session}")
+    if where in path
+    for hostile in HOSTILE_IDS
+    # A client resolves '..' itself (RFC 3986 dot segments) before sending: a membership's
+    # '../metadata' is the organization's own metadata route, which the server never sees.
+    if not (hostile == ".." and where == "{user}" and "/memberships/" in path)
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "hostile", "where"), HOSTILE_ID_CASES)
+async def test_hostile_ids_are_404_and_write_nothing(
+    api: Api, world: World, method: str, path: str, body: Any, hostile: str, where: str
+) -> None:
+    member = world.member
+    ids = {"{org}": world.org_id, "{user}": member.user_id, "{session}": member.session_id}
+    ids[where] = hostile
+    for name, value in ids.items():
+        path = path.replace(name, value)
+    if isinstance(body, dict) and body.get("user_id") == "{user}":
+        body = {"user_id": member.user_id}
+    before = await stored(api, world)
+    response = await api.backend_call(method, path, json=body)
+    assert_error(response, 404, "resource_not_found")
+    assert await stored(api, world) == before

@@ -10,8 +10,9 @@ refused before anything is read); then it is parsed with
 2. a tier under both its name and its alias → 422 ``ambiguous_field``;
 3. any field the route does not take → 422 ``unknown_field``.
 
-Path ids must match a strict pattern before anything looks them up; anything else is a
-404 ``resource_not_found`` that never reaches the store.
+Path ids must match a strict pattern before anything looks them up (an organization may
+also be named by its slug where a route says so); anything else is a 404
+``resource_not_found`` that never reaches the store.
 """
 
 from __future__ import annotations
@@ -24,19 +25,25 @@ from starlette.requests import ClientDisconnect, Request
 
 from .._json import JSONError, loads_strict
 from ..backend._context import TEMPLATE_NAME
-from ..metadata import ALIASES, FRONTEND_FORBIDDEN, TIERS, canonical_tiers
+from ..metadata import ALIASES, FRONTEND_FORBIDDEN, ORGANIZATION_TIERS, TIERS, canonical_tiers
 from ._errors import ApiError
 
 __all__ = [
     "FRONTEND_FORBIDDEN",
     "MAX_BODY_BYTES",
+    "ORGANIZATION_TIER_FIELDS",
     "TIER_FIELDS",
     "backend_tiers",
+    "forbid_frontend_tiers",
     "frontend_tiers",
     "is_id",
+    "is_slug",
+    "organization_tiers",
     "path_id",
+    "path_id_or_slug",
     "query_id",
     "query_int",
+    "query_text",
     "read_body",
     "read_json_object",
     "reject_unknown",
@@ -54,7 +61,13 @@ TIER_FIELDS: frozenset[str] = frozenset(TIERS) | frozenset(ALIASES)
 
 
 _UNSAFE_FIELDS = frozenset({"unsafe_metadata", "untrusted_metadata"})
+ORGANIZATION_TIER_FIELDS: frozenset[str] = frozenset(ORGANIZATION_TIERS) | frozenset(
+    alias for alias, tier in ALIASES.items() if tier in ORGANIZATION_TIERS
+)
+"""Every spelling of a tier an organization or a membership has (no unsafe tier)."""
 _ID_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
+_SLUG_RE = re.compile(r"[a-z0-9-]{1,64}")
+MAX_QUERY_TEXT = 256
 _TEMPLATE_RE = TEMPLATE_NAME
 _UINT_RE = re.compile(r"[0-9]{1,9}")
 _DIGITS_RE = re.compile(r"[0-9]+")
@@ -155,21 +168,37 @@ def backend_tiers(body: Mapping[str, Any], *, also: Collection[str] = ()) -> dic
     return tiers
 
 
-def frontend_tiers(body: Mapping[str, Any], *, where: str) -> dict[str, Any]:
-    """The unsafe tier of a frontend write (``{}`` or ``{"unsafe_metadata": ...}``).
+def organization_tiers(body: Mapping[str, Any], *, also: Collection[str] = ()) -> dict[str, Any]:
+    """The canonical tiers of an organization or membership write (public, private); an
+    unsafe tier is a 422 ``unknown_field``, like any field not in ``also``."""
+    tiers = canonical_tiers(body, tiers=ORGANIZATION_TIERS)
+    reject_unknown(body, ORGANIZATION_TIER_FIELDS | frozenset(also))
+    return tiers
 
-    Public or private metadata is a 403 ``form_param_not_allowed`` before anything else
-    is looked at, so such a request writes nothing, not even its unsafe part."""
+
+def forbid_frontend_tiers(
+    body: Mapping[str, Any], *, where: str, allowed: str = "only unsafe_metadata can"
+) -> None:
+    """403 ``form_param_not_allowed`` when a frontend body names a public or private tier;
+    the message says ``allowed`` (what the route does take)."""
     forbidden = sorted(name for name in body if name in FRONTEND_FORBIDDEN)
     if forbidden:
         name = forbidden[0]
         raise ApiError(
             403,
             "form_param_not_allowed",
-            f"{name} cannot be set {where}; only unsafe_metadata can. Public and private "
+            f"{name} cannot be set {where}; {allowed}. Public and private "
             "metadata are written by the backend (secret key)",
             meta={"param": name},
         )
+
+
+def frontend_tiers(body: Mapping[str, Any], *, where: str) -> dict[str, Any]:
+    """The unsafe tier of a frontend write (``{}`` or ``{"unsafe_metadata": ...}``).
+
+    Public or private metadata is a 403 ``form_param_not_allowed`` before anything else
+    is looked at, so such a request writes nothing, not even its unsafe part."""
+    forbid_frontend_tiers(body, where=where)
     tiers = canonical_tiers(body)
     reject_unknown(body, _UNSAFE_FIELDS)
     return tiers
@@ -181,6 +210,15 @@ def path_id(request: Request, name: str, kind: str) -> str:
     if not isinstance(value, str) or _ID_RE.fullmatch(value) is None:
         raise ApiError(404, "resource_not_found", f"{kind} not found", meta={"resource": kind})
     return value
+
+
+def path_id_or_slug(request: Request, name: str, kind: str) -> str:
+    """The path parameter ``name`` if it can be an id or a slug; else 404 without a store
+    call."""
+    value = request.path_params.get(name)
+    if isinstance(value, str) and _SLUG_RE.fullmatch(value) is not None:
+        return value
+    return path_id(request, name, kind)
 
 
 def template_name(request: Request) -> str:
@@ -216,6 +254,27 @@ def query_id(request: Request, name: str) -> str | None:
     if _ID_RE.fullmatch(raw) is None:
         raise ApiError(422, "invalid_field", f"{name} is not a valid id", meta={"param": name})
     return raw
+
+
+def query_text(request: Request, name: str, *, longest: int = MAX_QUERY_TEXT) -> str | None:
+    """An optional search text given at most once: 1 to ``longest`` characters without
+    NUL; 422 ``invalid_field`` otherwise."""
+    values = request.query_params.getlist(name)
+    if not values:
+        return None
+    if len(values) > 1 or not 1 <= len(values[0]) <= longest or "\x00" in values[0]:
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"give {name} once, as 1 to {longest} characters (no NUL)",
+            meta={"param": name},
+        )
+    return values[0]
+
+
+def is_slug(value: object) -> bool:
+    """True when ``value`` is a string that can be a slug."""
+    return isinstance(value, str) and _SLUG_RE.fullmatch(value) is not None
 
 
 def is_id(value: object) -> bool:

@@ -1,14 +1,17 @@
 """The backend API (``Authorization: Bearer <secret key>``) and the public JWKS routes.
 
 Everything a server that holds the secret key may do: users and their three tiers of
-metadata, sessions and their tokens, completing sign-ups (docs/http-api.md, "Backend API").
+metadata, sessions (and their active organization) and their tokens, completing sign-ups
+(docs/http-api.md, "Backend API"); organizations and memberships are in
+:mod:`.organization_routes`, behind the same check.
 The secret key is compared in constant time; with no secret key configured, every route
 here answers 401 and says how to configure one.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,11 +32,12 @@ from ._bodies import (
 from ._errors import ApiError
 from ._keys import ApiKeys
 from ._routing import Endpoint, json_response, method_route
+from .organization_routes import OrganizationRoutes
 
 if TYPE_CHECKING:
     from ..backend import Backend
 
-__all__ = ["BackendAPI", "public_routes"]
+__all__ = ["BackendAPI", "active_organization", "public_routes", "switch_organization"]
 
 JWKS_MAX_AGE = 300
 """Seconds a JWKS answer may be cached (a rotated-out key verifies far longer)."""
@@ -114,7 +118,11 @@ class BackendAPI:
                 {"GET": g(self.list_sessions), "POST": g(self.create_session)},
                 name="sessions",
             ),
-            method_route("/v1/sessions/{session_id}", {"GET": g(self.get_session)}, name="session"),
+            method_route(
+                "/v1/sessions/{session_id}",
+                {"GET": g(self.get_session), "PATCH": g(self.update_session)},
+                name="session",
+            ),
             method_route(
                 "/v1/sessions/{session_id}/revoke",
                 {"POST": g(self.revoke_session)},
@@ -135,6 +143,7 @@ class BackendAPI:
                 {"POST": g(self.complete_sign_up)},
                 name="sign_up_complete",
             ),
+            *OrganizationRoutes(self.backend, g).routes(),
         ]
 
     # -- users --------------------------------------------------------------------------
@@ -193,9 +202,10 @@ class BackendAPI:
 
     # -- sessions -----------------------------------------------------------------------
     async def create_session(self, request: Request) -> Response:
-        """``POST /v1/sessions`` ``{user_id}``: 201 session, first token, refresh credential."""
+        """``POST /v1/sessions`` ``{user_id, active_organization_id?}``: 201 session, first
+        token, refresh credential."""
         body = await read_json_object(request)
-        reject_unknown(body, ("user_id",))
+        reject_unknown(body, ("user_id", "active_organization_id"))
         user_id = body.get("user_id")
         if not isinstance(user_id, str):
             raise ApiError(
@@ -206,7 +216,11 @@ class BackendAPI:
             )
         if not is_id(user_id):
             raise ApiError(404, "resource_not_found", "user not found", meta={"resource": "user"})
-        new = await self.backend.sessions.create_session(user_id, origin=request_origin(request))
+        new = await self.backend.sessions.create_session(
+            user_id,
+            origin=request_origin(request),
+            active_organization_id=active_organization(body, "active_organization_id"),
+        )
         return json_response(new.to_dict(), status=201)
 
     async def list_sessions(self, request: Request) -> Response:
@@ -236,6 +250,22 @@ class BackendAPI:
         session_id = path_id(request, "session_id", "session")
         session = await self.backend.sessions.get_session(session_id)
         return json_response(session.to_dict())
+
+    async def update_session(self, request: Request) -> Response:
+        """``PATCH /v1/sessions/{session_id}`` ``{active_organization_id}`` (``null``
+        clears it): ``{session, jwt}``, the token already carrying the new org claims."""
+        session_id = path_id(request, "session_id", "session")
+        body = await read_json_object(request)
+        reject_unknown(body, ("active_organization_id",))
+        if "active_organization_id" not in body:
+            raise ApiError(
+                422,
+                "invalid_field",
+                "active_organization_id (an organization id, or null to clear it) is required",
+                meta={"param": "active_organization_id"},
+            )
+        org_id = active_organization(body, "active_organization_id")
+        return json_response(await switch_organization(self.backend, session_id, org_id))
 
     async def revoke_session(self, request: Request) -> Response:
         """``POST /v1/sessions/{session_id}/revoke``: 409 if it is not active."""
@@ -271,6 +301,39 @@ class BackendAPI:
             sign_up_id, origin=request_origin(request)
         )
         return json_response(completion.to_dict())
+
+
+def active_organization(body: Mapping[str, Any], name: str) -> str | None:
+    """The organization id ``body[name]`` to make active (``None``: none). Not a string:
+    422 ``invalid_field``; a string that cannot be an id is no organization the person is
+    a member of: 403 ``not_a_member``, without a store call."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"{name} must be an organization id string or null",
+            meta={"param": name},
+        )
+    if not is_id(value):
+        raise ApiError(
+            403,
+            "not_a_member",
+            "the session's user is not a member of this organization",
+            meta={"param": "organization_id"},
+        )
+    return value
+
+
+async def switch_organization(
+    backend: Backend, session_id: str, org_id: str | None
+) -> dict[str, Any]:
+    """Make ``org_id`` (or none) the session's active organization: ``{session, jwt}``."""
+    token = await backend.sessions.set_active_organization(session_id, org_id)
+    session = await backend.sessions.get_session(session_id)
+    return {"session": session.to_dict(), "jwt": token}
 
 
 def public_routes(backend: Backend) -> list[BaseRoute]:

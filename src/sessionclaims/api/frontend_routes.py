@@ -10,6 +10,10 @@ public or private metadata, with nothing written). When it changes what the sess
 token contains, the answer carries a fresh token: ``X-Session-Token`` always, and
 ``Set-Cookie: __session`` when the request came with the cookie.
 
+The person's organizations: ``GET /v1/me/organization_memberships`` (public tiers only)
+and ``POST /v1/me/active_organization`` (answered with the new token, which already holds
+the new organization claims). No frontend route writes an organization or a membership.
+
 The client-session routes (``/v1/client/sessions/...``) are in :mod:`.client_routes`.
 """
 
@@ -26,9 +30,12 @@ from starlette.routing import BaseRoute
 
 from .._errors import SessionClaimsError
 from ..cookies import is_secure, token_headers
-from ._bodies import frontend_tiers, read_json_object
+from ._bodies import forbid_frontend_tiers, frontend_tiers, read_json_object, reject_unknown
+from ._errors import ApiError
 from ._routing import json_response, method_route
 from ._session_auth import FrontendAuthentication, check_origin, require_session, token_source
+from .backend_routes import active_organization, switch_organization
+from .organization_routes import membership_with_organization, page_bounds
 
 if TYPE_CHECKING:
     from ..backend import Backend
@@ -58,6 +65,18 @@ class FrontendAPI:
                 "/v1/me/metadata",
                 {"PATCH": self.merge_unsafe_metadata},
                 name="me_metadata",
+                middleware=session,
+            ),
+            method_route(
+                "/v1/me/organization_memberships",
+                {"GET": self.my_memberships},
+                name="me_organization_memberships",
+                middleware=session,
+            ),
+            method_route(
+                "/v1/me/active_organization",
+                {"POST": self.set_active_organization},
+                name="me_active_organization",
                 middleware=session,
             ),
             method_route("/v1/sign_ups", {"POST": self.create_sign_up}, name="sign_ups"),
@@ -102,6 +121,46 @@ class FrontendAPI:
             return
         cookie = token_source(request.scope) == "cookie"
         response.raw_headers += token_headers(token, cookie=cookie, secure=is_secure(request.scope))
+
+    # -- organizations --------------------------------------------------------------------
+    async def my_memberships(self, request: Request) -> Response:
+        """``GET /v1/me/organization_memberships?limit=&offset=``: each membership with its
+        organization, public tiers only (no ``private_metadata`` key anywhere)."""
+        auth = require_session(request)
+        assert auth.user_id is not None
+        limit, offset = page_bounds(request)
+        page = await self.backend.organizations.list_user_memberships(
+            auth.user_id, limit=limit, offset=offset
+        )
+        data = [membership_with_organization(m, o, include_private=False) for m, o in page.data]
+        return json_response({"data": data, "total_count": page.total_count})
+
+    async def set_active_organization(self, request: Request) -> Response:
+        """``POST /v1/me/active_organization`` ``{organization_id}`` (``null`` clears it):
+        ``{session, jwt}``; the new token also comes as ``X-Session-Token`` and, for a
+        cookie request, ``Set-Cookie: __session``."""
+        auth = require_session(request)
+        from_cookie = token_source(request.scope) == "cookie"
+        check_origin(request, self.backend, from_cookie=from_cookie)
+        body = await read_json_object(request)
+        forbid_frontend_tiers(body, where="here", allowed="this route takes organization_id")
+        reject_unknown(body, ("organization_id",))
+        if "organization_id" not in body:
+            raise ApiError(
+                422,
+                "invalid_field",
+                "organization_id (an organization id, or null to clear it) is required",
+                meta={"param": "organization_id"},
+            )
+        org_id = active_organization(body, "organization_id")
+        if auth.session_id is None:  # pragma: no cover - a signed-in session token has a sid
+            raise ApiError(401, "unauthorized", "the session token names no session")
+        answer = await switch_organization(self.backend, auth.session_id, org_id)
+        response = json_response(answer)
+        response.raw_headers += token_headers(
+            answer["jwt"], cookie=from_cookie, secure=is_secure(request.scope)
+        )
+        return response
 
     # -- sign-ups -----------------------------------------------------------------------
     async def create_sign_up(self, request: Request) -> Response:

@@ -18,13 +18,15 @@ from starlette.routing import BaseRoute, Mount, Route
 from ..__about__ import __version__
 from ..models import DEFAULT_PAGE_SIZE, PAGE_SIZE_LIMIT, SESSION_STATUSES
 from ..reasons import SIGN_OUT_REASONS
-from ._bodies import MAX_BODY_BYTES
+from ._bodies import MAX_BODY_BYTES, MAX_QUERY_TEXT
 from ._routing import json_response, method_route
 
 __all__ = ["OPERATIONS", "openapi_document", "openapi_routes", "route_methods"]
 
 _ID_PATTERN = "^[A-Za-z0-9_]{1,64}$"
 _TEMPLATE_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_SLUG_PATTERN = "^[a-z0-9-]{1,64}$"
+_ID_OR_SLUG_PATTERN = "^([A-Za-z0-9_]{1,64}|[a-z0-9-]{1,64})$"
 _PARAM_RE = re.compile(r"{(\w+)}")
 
 
@@ -64,6 +66,64 @@ _TIER_FIELDS = {
     "untrusted_metadata": {**_METADATA, "description": "alias of unsafe_metadata"},
 }
 _UNSAFE_FIELDS = {k: v for k, v in _TIER_FIELDS.items() if k.startswith(("unsafe", "untrusted"))}
+_ORG_TIER_FIELDS = {k: v for k, v in _TIER_FIELDS.items() if k not in _UNSAFE_FIELDS}
+_ORGANIZATION_FIELDS: dict[str, Any] = {
+    "id": {"type": "string"},
+    "object": {"const": "organization"},
+    "name": {"type": "string"},
+    "slug": {"type": "string", "pattern": _SLUG_PATTERN},
+    "created_at": _MS,
+    "updated_at": _MS,
+    "public_metadata": _METADATA,
+    "private_metadata": _METADATA,
+    "members_count": {"type": "integer", "minimum": 0},
+}
+_MEMBERSHIP_FIELDS: dict[str, Any] = {
+    "id": {"type": "string"},
+    "object": {"const": "organization_membership"},
+    "organization_id": {"type": "string"},
+    "user_id": {"type": "string"},
+    "role": {"type": "string", "description": "a configured role key, like org:admin"},
+    "permissions": {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "the role's permissions (the Backend's roles setting)",
+    },
+    "created_at": _MS,
+    "updated_at": _MS,
+    "public_metadata": _METADATA,
+    "private_metadata": _METADATA,
+}
+
+
+def _public(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if k != "private_metadata"}
+
+
+def _listing(item: str) -> dict[str, Any]:
+    return _object(
+        {"data": {"type": "array", "items": _ref(item)}, "total_count": {"type": "integer"}},
+        required=["data", "total_count"],
+    )
+
+
+def _deleted(kind: str) -> dict[str, Any]:
+    return _object(
+        {"id": {"type": "string"}, "object": {"const": kind}, "deleted": {"const": True}},
+        required=["id", "object", "deleted"],
+    )
+
+
+def _with_organization(membership: dict[str, Any], organization: str) -> dict[str, Any]:
+    fields = {**membership, "organization": _ref(organization)}
+    return _object(fields, required=list(fields))
+
+
+_ACTIVE_ORGANIZATION = {
+    "type": ["string", "null"],
+    "description": "the organization id to make active; null clears it (403 not_a_member "
+    "unless the session's user is a member)",
+}
 _SESSION_FIELDS: dict[str, Any] = {
     "session": _ref("Session"),
     "token": {"type": "string", "description": "the session token (JWT)"},
@@ -119,9 +179,28 @@ SCHEMAS: dict[str, Any] = {
         {"data": {"type": "array", "items": _ref("Session")}, "total_count": {"type": "integer"}},
         required=["data", "total_count"],
     ),
-    "DeletedUser": _object(
-        {"id": {"type": "string"}, "object": {"const": "user"}, "deleted": {"const": True}},
-        required=["id", "object", "deleted"],
+    "DeletedUser": _deleted("user"),
+    "Organization": _object(_ORGANIZATION_FIELDS, required=list(_ORGANIZATION_FIELDS)),
+    "FrontendOrganization": _object(
+        _public(_ORGANIZATION_FIELDS), required=list(_public(_ORGANIZATION_FIELDS))
+    ),
+    "Membership": _object(_MEMBERSHIP_FIELDS, required=list(_MEMBERSHIP_FIELDS)),
+    "MembershipWithOrganization": _with_organization(_MEMBERSHIP_FIELDS, "Organization"),
+    "FrontendMembershipWithOrganization": _with_organization(
+        _public(_MEMBERSHIP_FIELDS), "FrontendOrganization"
+    ),
+    "OrganizationList": _listing("Organization"),
+    "MembershipList": _listing("Membership"),
+    "UserMembershipList": _listing("MembershipWithOrganization"),
+    "FrontendMembershipList": _listing("FrontendMembershipWithOrganization"),
+    "DeletedOrganization": _deleted("organization"),
+    "DeletedMembership": _deleted("organization_membership"),
+    "SessionToken": _object(
+        {
+            "session": _ref("Session"),
+            "jwt": {"type": "string", "description": "a session token with the new org claims"},
+        },
+        required=["session", "jwt"],
     ),
     "Token": _object({"jwt": {"type": "string"}}, required=["jwt"]),
     "JWKS": _object(
@@ -159,7 +238,44 @@ SCHEMAS: dict[str, Any] = {
         {"external_id": {"type": ["string", "null"], "maxLength": 255}, **_TIER_FIELDS}
     ),
     "MetadataWrite": _object(_TIER_FIELDS),
-    "CreateSession": _object({"user_id": {"type": "string"}}, required=["user_id"]),
+    "CreateOrganization": _object(
+        {
+            "name": {"type": "string"},
+            "slug": {
+                "type": ["string", "null"],
+                "pattern": _SLUG_PATTERN,
+                "description": "derived from the name when not given",
+            },
+            "created_by": {
+                "type": ["string", "null"],
+                "description": "a user id: the first member, with the role org:admin",
+            },
+            **_ORG_TIER_FIELDS,
+        },
+        required=["name"],
+    ),
+    "UpdateOrganization": _object(
+        {"name": {"type": ["string", "null"]}, "slug": {"type": ["string", "null"]}}
+    ),
+    "OrganizationMetadataWrite": _object(_ORG_TIER_FIELDS),
+    "CreateMembership": _object(
+        {
+            "user_id": {"type": "string"},
+            "role": {"type": ["string", "null"], "description": "default org:member"},
+        },
+        required=["user_id"],
+    ),
+    "UpdateMembership": _object({"role": {"type": "string"}}, required=["role"]),
+    "CreateSession": _object(
+        {"user_id": {"type": "string"}, "active_organization_id": _ACTIVE_ORGANIZATION},
+        required=["user_id"],
+    ),
+    "UpdateSession": _object(
+        {"active_organization_id": _ACTIVE_ORGANIZATION}, required=["active_organization_id"]
+    ),
+    "ActiveOrganizationRequest": _object(
+        {"organization_id": _ACTIVE_ORGANIZATION}, required=["organization_id"]
+    ),
     "TokenRequest": _object({"expires_in_seconds": {"type": "integer", "minimum": 1}}),
     "Empty": _object({}),
     "ReissueRequest": _object(
@@ -174,12 +290,15 @@ _ERROR_WHEN = {
     400: "the body is not JSON, or not an object (malformed_json); a bad resume point "
     "(invalid_resume_point)",
     401: "missing or wrong secret key / session token (unauthorized, meta.reason)",
-    403: "not allowed (form_param_not_allowed, origin_not_allowed)",
-    404: "unknown user / session / sign-up / template (resource_not_found)",
+    403: "not allowed (form_param_not_allowed, origin_not_allowed); not a member of the "
+    "organization to make active (not_a_member)",
+    404: "unknown user / session / sign-up / template / organization / membership "
+    "(resource_not_found)",
     405: "method not allowed (method_not_allowed)",
-    409: "state conflict (conflict)",
+    409: "state conflict (conflict; meta.param external_id, slug or user_id when taken)",
     413: f"body over {MAX_BODY_BYTES} bytes (request_too_large)",
-    422: "well-formed but invalid (invalid_metadata, metadata_too_large, unknown_field...)",
+    422: "well-formed but invalid (invalid_metadata, metadata_too_large, unknown_field, "
+    "invalid_slug, unknown_role, session_token_too_large...)",
     503: "the store is unreachable; a write wrote nothing (store_unavailable)",
 }
 RESPONSES: dict[str, Any] = {
@@ -216,7 +335,8 @@ _SECURITY: dict[str, list[dict[str, list[str]]]] = {
 }
 _TOKEN_HEADERS = {
     "X-Session-Token": {
-        "description": "a fresh session token, when the write changed its claims",
+        "description": "a fresh session token: always after a change of the active "
+        "organization, after a metadata write when it changed the claims",
         "schema": {"type": "string"},
     },
     "Set-Cookie": {
@@ -235,6 +355,22 @@ _QUERY: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {
         _OFFSET,
         ("external_id", {"type": "string", "minLength": 1, "maxLength": 255}),
     ],
+    ("/v1/organizations", "get"): [
+        _LIMIT,
+        _OFFSET,
+        (
+            "query",
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_QUERY_TEXT,
+                "description": "a case-insensitive part of the name or the slug",
+            },
+        ),
+    ],
+    ("/v1/organizations/{org_id}/memberships", "get"): [_LIMIT, _OFFSET],
+    ("/v1/users/{user_id}/organization_memberships", "get"): [_LIMIT, _OFFSET],
+    ("/v1/me/organization_memberships", "get"): [_LIMIT, _OFFSET],
     ("/v1/sessions", "get"): [
         ("user_id", {"type": "string", "pattern": _ID_PATTERN}),
         ("status", {"enum": list(SESSION_STATUSES)}),
@@ -258,10 +394,13 @@ _TABLE: list[tuple[str, str, int, str, str | None, str, tuple[int, ...], str]] =
      "Merge metadata into each tier sent (top level; null deletes a key)"),
     ("/v1/users/{user_id}/metadata", "put", 200, "User", "MetadataWrite", "secret", (),
      "Replace each tier sent"),
-    ("/v1/sessions", "post", 201, "NewSession", "CreateSession", "secret", (404,),
-     "Create a session for a person the app has authenticated"),
+    ("/v1/sessions", "post", 201, "NewSession", "CreateSession", "secret", (403, 404),
+     "Create a session for a person the app has authenticated, optionally with an active "
+     "organization"),
     ("/v1/sessions", "get", 200, "SessionList", None, "secret", (422,), "List sessions"),
     ("/v1/sessions/{session_id}", "get", 200, "Session", None, "secret", (), "Get a session"),
+    ("/v1/sessions/{session_id}", "patch", 200, "SessionToken", "UpdateSession", "secret",
+     (403, 409), "Set (or clear, null) the session's active organization; its new token"),
     ("/v1/sessions/{session_id}/revoke", "post", 200, "Session", "Empty?", "secret", (409,),
      "Revoke a session"),
     ("/v1/sessions/{session_id}/tokens", "post", 200, "Token", "TokenRequest?", "secret",
@@ -276,6 +415,41 @@ _TABLE: list[tuple[str, str, int, str, str | None, str, tuple[int, ...], str]] =
      "Replace the signed-in user's unsafe metadata"),
     ("/v1/me/metadata", "patch", 200, "FrontendUser", "UnsafeMetadataWrite", "session",
      (403, 404), "Merge into the signed-in user's unsafe metadata"),
+    ("/v1/me/organization_memberships", "get", 200, "FrontendMembershipList", None,
+     "session", (422,), "The signed-in user's memberships with their organizations "
+     "(public tiers only)"),
+    ("/v1/me/active_organization", "post", 200, "SessionToken", "ActiveOrganizationRequest",
+     "session", (403, 409), "Set (or clear, null) the active organization; the answer's "
+     "token already carries the new org claims"),
+    ("/v1/organizations", "post", 201, "Organization", "CreateOrganization", "secret",
+     (404, 409), "Create an organization (409 conflict, meta.param slug, when taken; "
+     "created_by becomes its first admin)"),
+    ("/v1/organizations", "get", 200, "OrganizationList", None, "secret", (422,),
+     "List organizations, oldest first; query= matches the name or the slug"),
+    ("/v1/organizations/{org_id}", "get", 200, "Organization", None, "secret", (),
+     "Get an organization by id or by slug"),
+    ("/v1/organizations/{org_id}", "patch", 200, "Organization", "UpdateOrganization",
+     "secret", (409,), "Rename an organization or change its slug"),
+    ("/v1/organizations/{org_id}", "delete", 200, "DeletedOrganization", None, "secret", (),
+     "Delete an organization and its memberships"),
+    ("/v1/organizations/{org_id}/metadata", "patch", 200, "Organization",
+     "OrganizationMetadataWrite", "secret", (), "Merge metadata into each tier sent"),
+    ("/v1/organizations/{org_id}/metadata", "put", 200, "Organization",
+     "OrganizationMetadataWrite", "secret", (), "Replace each tier sent"),
+    ("/v1/organizations/{org_id}/memberships", "post", 201, "Membership", "CreateMembership",
+     "secret", (409,), "Add a member (409 conflict, meta.param user_id, when already one)"),
+    ("/v1/organizations/{org_id}/memberships", "get", 200, "MembershipList", None, "secret",
+     (422,), "List an organization's memberships, oldest first"),
+    ("/v1/organizations/{org_id}/memberships/{user_id}", "patch", 200, "Membership",
+     "UpdateMembership", "secret", (), "Change a member's role"),
+    ("/v1/organizations/{org_id}/memberships/{user_id}", "delete", 200, "DeletedMembership",
+     None, "secret", (), "Remove a member"),
+    ("/v1/organizations/{org_id}/memberships/{user_id}/metadata", "patch", 200, "Membership",
+     "OrganizationMetadataWrite", "secret", (), "Merge metadata into each tier sent"),
+    ("/v1/organizations/{org_id}/memberships/{user_id}/metadata", "put", 200, "Membership",
+     "OrganizationMetadataWrite", "secret", (), "Replace each tier sent"),
+    ("/v1/users/{user_id}/organization_memberships", "get", 200, "UserMembershipList", None,
+     "secret", (422,), "A user's memberships, each with its organization"),
     ("/v1/sign_ups", "post", 201, "SignUp", "UnsafeMetadataWrite", "none", (403,),
      "Start a sign-up holding unsafe metadata"),
     ("/v1/client/sessions/{session_id}/tokens", "post", 200, "Token", None, "refresh",
@@ -329,13 +503,28 @@ def _operation(
             "required": not body.endswith("?"),
             "content": {"application/json": {"schema": _ref(body.rstrip("?"))}},
         }
-    query = _QUERY.get((path, method))
-    if query:
-        operation["parameters"] = [
-            {"name": name, "in": "query", "required": False, "schema": schema}
-            for name, schema in query
-        ]
+    parameters = [
+        {"name": name, "in": "query", "required": False, "schema": schema}
+        for name, schema in _QUERY.get((path, method), ())
+    ]
+    parameters += _PATH_OVERRIDES.get((path, method), [])
+    if parameters:
+        operation["parameters"] = parameters
     return operation
+
+
+_PATH_OVERRIDES: dict[tuple[str, str], list[dict[str, Any]]] = {
+    ("/v1/organizations/{org_id}", "get"): [
+        {
+            "name": "org_id",
+            "in": "path",
+            "required": True,
+            "description": "the organization's id or its slug",
+            "schema": {"type": "string", "pattern": _ID_OR_SLUG_PATTERN},
+        }
+    ],
+}
+"""Path parameters an operation reads differently from its path's other operations."""
 
 
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
@@ -428,7 +617,8 @@ def openapi_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
         "info": {
             "title": "sessionclaims",
             "version": __version__,
-            "description": "Users, metadata, sessions and session tokens. Every error has "
+            "description": "Users, organizations, metadata, sessions and session tokens. "
+            "Every error has "
             'the body {"errors": [{"code", "message", "meta"}]}.',
         },
         "paths": paths,
