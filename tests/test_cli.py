@@ -1072,3 +1072,192 @@ def test_users_found_by_external_id(cli: Run) -> None:
     assert_error(cli("users", "create", "--external-id", "auth0|42"), "external_id")
     assert cli("users", "get").code == 2  # USER_ID or --external-id
     assert cli("users", "get", user_id, "--external-id", "auth0|42").code == 2
+
+
+# -- organizations and memberships -------------------------------------------------------
+ROLES_JSON = '{"org:admin": ["org:invoices:read", "org:invoices:write"], "org:member": []}'
+
+
+def create_org(cli: Run, *args: str) -> dict[str, Any]:
+    result = cli("--json", "organizations", "create", *args)
+    assert result.code == 0, result.err
+    org: dict[str, Any] = result.json
+    return org
+
+
+def test_organizations_create_get_list_update_delete(cli: Run, tmp_path: Path) -> None:
+    private = tmp_path / "private.json"
+    private.write_text('{"stripe": "cus_1"}')
+    admin = create_user(cli)
+    org = create_org(
+        cli,
+        "Acme Corp",
+        "--slug",
+        "acme",
+        "--created-by",
+        admin,
+        "--trusted",
+        '{"plan": "pro"}',
+        "--private",
+        f"@{private}",
+    )
+    assert org["object"] == "organization"
+    assert (org["name"], org["slug"], org["members_count"]) == ("Acme Corp", "acme", 1)
+    assert org["public_metadata"] == {"plan": "pro"}
+    assert org["private_metadata"] == {"stripe": "cus_1"}
+    assert cli("--json", "organizations", "get", org["id"]).json == org
+    assert cli("--json", "organizations", "get", "acme").json == org
+    text = cli("organizations", "get", "acme")
+    assert text.code == 0
+    assert org["id"] in text.out
+    assert '"stripe": "cus_1"' in text.out
+
+    other = create_org(cli, "Globex")
+    assert other["slug"]
+    listing = cli("--json", "organizations", "list").json
+    assert [o["id"] for o in listing["data"]] == [org["id"], other["id"]]
+    assert listing["total_count"] == 2
+    found = cli("--json", "organizations", "list", "--query", "GLOB").json
+    assert [o["id"] for o in found["data"]] == [other["id"]]
+    assert "(2 of 2 organizations)" in cli("organizations", "list").out
+
+    updated = cli(
+        "--json", "organizations", "update", org["id"], "--name", "Acme Inc", "--slug", "acme-inc"
+    ).json
+    assert (updated["name"], updated["slug"]) == ("Acme Inc", "acme-inc")
+
+    merged = cli(
+        "--json",
+        "organizations",
+        "update-metadata",
+        org["id"],
+        "--public",
+        '{"plan": null, "region": "eu"}',
+    ).json
+    assert merged["public_metadata"] == {"region": "eu"}
+    replaced = cli("--json", "organizations", "replace-metadata", org["id"], "--private", "{}").json
+    assert replaced["private_metadata"] == {}
+    assert replaced["public_metadata"] == {"region": "eu"}
+
+    deleted = cli("--json", "organizations", "delete", org["id"])
+    assert deleted.json == {"id": org["id"], "object": "organization", "deleted": True}
+    assert "deleted organization" in cli("organizations", "delete", other["id"]).out
+    assert_error(cli("organizations", "get", org["id"]), "not found")
+
+
+def test_organizations_errors(cli: Run) -> None:
+    create_org(cli, "Acme", "--slug", "acme")
+    assert_error(cli("organizations", "create", "Other", "--slug", "acme"))  # taken
+    assert_error(cli("organizations", "create", "Bad", "--slug", "Not A Slug"), "slug")
+    assert_error(cli("organizations", "create", "X", "--created-by", "user_nope"), "not found")
+    assert_error(cli("organizations", "create", "X", "--public", "[1]"), "--public", "JSON object")
+    assert_error(cli("organizations", "get", "nope"), "not found")
+    assert_error(cli("organizations", "update-metadata", "org_x"), "at least one tier", code=2)
+    assert_error(cli("organizations", "update", "org_x"), "--name or --slug", code=2)
+    assert_error(cli("organizations", "list", "--limit", "501"), "limit")
+    assert cli("organizations", "create", "X", "--unsafe", "{}").code == 2  # no unsafe tier
+
+
+def test_memberships_commands(cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SESSIONCLAIMS_ROLES", ROLES_JSON)
+    admin, member = create_user(cli), create_user(cli)
+    org = create_org(cli, "Acme", "--created-by", admin)
+    created = cli("--json", "memberships", "create", org["id"], member)
+    assert created.code == 0, created.err
+    membership = created.json
+    assert membership["object"] == "organization_membership"
+    assert (membership["user_id"], membership["role"]) == (member, "org:member")
+    assert cli("--json", "memberships", "get", org["id"], member).json == membership
+
+    listing = cli("--json", "memberships", "list", "--org", org["id"]).json
+    assert [m["user_id"] for m in listing["data"]] == [admin, member]
+    mine = cli("--json", "memberships", "list", "--user", member).json
+    assert [m["organization_id"] for m in mine["data"]] == [org["id"]]
+    assert "(2 of 2 memberships)" in cli("memberships", "list", "--org", org["id"]).out
+
+    promoted = cli("--json", "memberships", "update", org["id"], member, "--role", "org:admin").json
+    assert promoted["role"] == "org:admin"
+    assert promoted["permissions"] == ["org:invoices:read", "org:invoices:write"]
+    merged = cli(
+        "--json", "memberships", "update-metadata", org["id"], member, "--public", '{"seat": 3}'
+    ).json
+    assert merged["public_metadata"] == {"seat": 3}
+    replaced = cli(
+        "--json", "memberships", "replace-metadata", org["id"], member, "--trusted", '{"d": 1}'
+    ).json
+    assert replaced["public_metadata"] == {"d": 1}
+    text = cli("memberships", "get", org["id"], member)
+    assert "role: org:admin" in text.out
+
+    deleted = cli("--json", "memberships", "delete", org["id"], member).json
+    assert deleted == {"id": membership["id"], "object": "organization_membership", "deleted": True}
+    assert_error(cli("memberships", "get", org["id"], member))  # gone
+
+
+def test_memberships_errors(cli: Run) -> None:
+    admin = create_user(cli)
+    org = create_org(cli, "Acme", "--created-by", admin)
+    assert_error(cli("memberships", "create", org["id"], admin))  # a member already
+    assert_error(cli("memberships", "create", org["id"], create_user(cli), "--role", "x"), "role")
+    assert_error(cli("memberships", "create", "org_nope", admin), "not found")
+    assert_error(cli("memberships", "update", org["id"], "user_nope", "--role", "org:member"))
+    assert cli("memberships", "list").code == 2  # --org or --user
+    assert cli("memberships", "update", org["id"], admin).code == 2  # --role missing
+
+
+def test_sessions_with_an_active_organization(cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SESSIONCLAIMS_ROLES", ROLES_JSON)
+    admin, outsider = create_user(cli), create_user(cli)
+    org = create_org(cli, "Acme", "--slug", "acme", "--created-by", admin)
+    new = create_session(cli, admin, "--active-organization", org["id"])
+    assert new["session"]["active_organization_id"] == org["id"]
+    claims = cli("--json", "tokens", "inspect", new["token"]).json["claims"]
+    assert (claims["org_id"], claims["org_slug"], claims["org_role"]) == (
+        org["id"],
+        "acme",
+        "org:admin",
+    )
+
+    session_id = create_session(cli, admin)["session"]["id"]
+    switched = cli("--json", "sessions", "set-organization", session_id, org["id"])
+    assert switched.code == 0, switched.err
+    assert set(switched.json) == {"session", "jwt"}
+    assert switched.json["session"]["active_organization_id"] == org["id"]
+    claims = cli("--json", "tokens", "inspect", switched.json["jwt"]).json["claims"]
+    assert claims["org_permissions"] == ["org:invoices:read", "org:invoices:write"]
+    assert f"organization    {org['id']}" in cli("sessions", "get", session_id).out
+
+    cleared = cli("--json", "sessions", "set-organization", session_id, "--clear").json
+    assert cleared["session"]["active_organization_id"] is None
+    claims = cli("--json", "tokens", "inspect", cleared["jwt"]).json["claims"]
+    assert "org_id" not in claims
+
+    assert_error(
+        cli("sessions", "create", outsider, "--active-organization", org["id"]), "not_a_member"
+    )
+    other_session = create_session(cli, outsider)["session"]["id"]
+    assert_error(cli("sessions", "set-organization", other_session, org["id"]), "not_a_member")
+    assert cli("sessions", "set-organization", session_id).code == 2  # ORG_ID or --clear
+    assert cli("sessions", "set-organization", session_id, org["id"], "--clear").code == 2
+
+
+def test_organization_commands_need_no_issuer(bare: Run, db: str) -> None:
+    base = ("--database-url", db)  # and no issuer anywhere
+    user_id = bare(*base, "--json", "users", "create").json["id"]
+    created = bare(*base, "--json", "organizations", "create", "Acme", "--created-by", user_id)
+    assert created.code == 0, created.err
+    org_id = created.json["id"]
+    for args in (
+        ("organizations", "get", org_id),
+        ("organizations", "list"),
+        ("organizations", "update", org_id, "--name", "Acme Inc"),
+        ("organizations", "update-metadata", org_id, "--public", '{"plan": "pro"}'),
+        ("memberships", "list", "--org", org_id),
+        ("memberships", "update", org_id, user_id, "--role", "org:member"),
+        ("memberships", "replace-metadata", org_id, user_id, "--private", '{"n": 1}'),
+        ("memberships", "delete", org_id, user_id),
+        ("organizations", "delete", org_id),
+    ):
+        result = bare(*base, *args)
+        assert result.code == 0, (args, result.err)
+        assert "no-issuer" not in result.out

@@ -3,6 +3,7 @@
 * :mod:`._parser` — the argparse tree; every command sets a ``handler``;
 * :mod:`._common` — settings from flags, the backend, JSON arguments, output;
 * :mod:`._resources` — ``users``, ``sessions``, ``keys``, ``config``;
+* :mod:`._organizations` — ``organizations``, ``memberships``;
 * :mod:`._tokens` — ``tokens inspect`` / ``tokens verify``;
 * :mod:`._templates` — ``templates check``;
 * :mod:`._serve` — ``serve`` and ``demo``.

@@ -268,3 +268,5 @@ class Output:
         self.line(f"  last_active_at  {iso_ms(session.last_active_at)}")
         if session.origin:
             self.line(f"  origin (azp)    {session.origin}")
+        if session.active_organization_id:
+            self.line(f"  organization    {session.active_organization_id}")

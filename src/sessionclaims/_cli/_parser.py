@@ -8,6 +8,7 @@ from collections.abc import Callable
 from ..__about__ import __version__
 from ..keys import ALGORITHMS
 from ..models import SESSION_STATUSES
+from . import _organizations as orgs
 from . import _resources as res
 from ._common import Output
 from ._serve import demo, serve
@@ -19,8 +20,9 @@ __all__ = ["Handler", "build_parser"]
 Handler = Callable[[argparse.Namespace, Output], int]
 
 _DESCRIPTION = """\
-Manage a sessionclaims backend: users and their metadata, sessions and their tokens,
-signing keys; inspect and verify tokens; check claims templates; serve the HTTP API.
+Manage a sessionclaims backend: users and their metadata, organizations and their
+memberships, sessions and their tokens, signing keys; inspect and verify tokens; check
+claims templates; serve the HTTP API.
 
 Settings come from flags, then SESSIONCLAIMS_* environment variables, then a TOML file
 (--config or SESSIONCLAIMS_CONFIG), in that order of precedence. Global options may be
@@ -218,6 +220,11 @@ def _sessions(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument(
         "--origin", metavar="ORIGIN", help="the tokens' azp (default: the first authorized party)"
     )
+    p.add_argument(
+        "--active-organization",
+        metavar="ORG_ID",
+        help="start with this organization active (the user must be a member)",
+    )
     p = b.command(sessions, "get", res.sessions_get, "show a session")
     p.add_argument("session_id", metavar="SESSION_ID")
     p = b.command(sessions, "list", res.sessions_list, "list sessions")
@@ -231,6 +238,18 @@ def _sessions(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentPars
         "revoke a session: its tokens are refused from the next request on",
     )
     p.add_argument("session_id", metavar="SESSION_ID")
+    p = b.command(
+        sessions,
+        "set-organization",
+        res.sessions_set_organization,
+        "set (or --clear) a session's active organization",
+        "Prints the session and its new token, which already carries org_id, org_slug,\n"
+        "org_role and org_permissions (none of them after --clear). The user must be a\n"
+        "member of the organization.",
+    )
+    p.add_argument("session_id", metavar="SESSION_ID")
+    p.add_argument("org_id", metavar="ORG_ID", nargs="?", help="the organization to make active")
+    p.add_argument("--clear", action="store_true", help="leave no active organization")
     p = b.command(sessions, "token", res.sessions_token, "mint a fresh token for a session")
     p.add_argument("session_id", metavar="SESSION_ID")
     p.add_argument("--template", metavar="NAME", help="a named template instead of the session's")
@@ -240,6 +259,105 @@ def _sessions(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentPars
         type=int,
         help="lifetime of a session token (at most max_token_lifetime)",
     )
+
+
+def _org_metadata_options(parser: argparse.ArgumentParser) -> None:
+    tiers = parser.add_argument_group("metadata (each a JSON object or @FILE.json)")
+    tiers.add_argument(
+        "--public", metavar="JSON", help="public_metadata: backend-written, readable in tokens"
+    )
+    tiers.add_argument(
+        "--private", metavar="JSON", help="private_metadata: backend-only, never in tokens"
+    )
+    tiers.add_argument("--trusted", metavar="JSON", help="alias of --public")
+
+
+def _organizations(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    organizations = b.group(sub, "organizations", "organizations and their metadata")
+    p = b.command(
+        organizations,
+        "create",
+        orgs.organizations_create,
+        "create an organization",
+        "The slug is derived from the name unless --slug is given; --created-by makes\n"
+        "that user its first member, with the role org:admin.",
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--slug", metavar="SLUG", help="a-z, 0-9 and -, 1-64 characters; unique")
+    p.add_argument("--created-by", metavar="USER_ID", help="the first member (org:admin)")
+    _org_metadata_options(p)
+    p = b.command(organizations, "get", orgs.organizations_get, "show an organization")
+    p.add_argument("org", metavar="ORG_ID_OR_SLUG")
+    p = b.command(
+        organizations, "list", orgs.organizations_list, "list organizations, oldest first"
+    )
+    p.add_argument("--query", metavar="TEXT", help="a part of the name or slug (any case)")
+    _paging(p)
+    p = b.command(
+        organizations, "update", orgs.organizations_update, "rename or re-slug an organization"
+    )
+    p.add_argument("org_id", metavar="ORG_ID")
+    p.add_argument("--name", dest="new_name", metavar="NAME", help="the new name")
+    p.add_argument("--slug", metavar="SLUG", help="the new slug")
+    p = b.command(
+        organizations,
+        "update-metadata",
+        orgs.organizations_update_metadata,
+        "merge metadata into an organization's tiers",
+        "Merge: each top-level key given replaces the stored one; null deletes it.\n"
+        "Session tokens of the organization get the change on their next request.",
+    )
+    p.add_argument("org_id", metavar="ORG_ID")
+    _org_metadata_options(p)
+    p = b.command(
+        organizations,
+        "replace-metadata",
+        orgs.organizations_replace_metadata,
+        "replace whole metadata tiers of an organization",
+        "Replace: each tier given is replaced whole ({} clears it); other tiers stay.",
+    )
+    p.add_argument("org_id", metavar="ORG_ID")
+    _org_metadata_options(p)
+    p = b.command(
+        organizations,
+        "delete",
+        orgs.organizations_delete,
+        "delete an organization and its memberships",
+    )
+    p.add_argument("org_id", metavar="ORG_ID")
+
+
+def _memberships(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    memberships = b.group(sub, "memberships", "people's memberships in organizations")
+    p = b.command(memberships, "create", orgs.memberships_create, "make a user a member")
+    p.add_argument("org_id", metavar="ORG_ID")
+    p.add_argument("user_id", metavar="USER_ID")
+    p.add_argument("--role", metavar="ROLE", help="a configured role (default org:member)")
+    p = b.command(memberships, "get", orgs.memberships_get, "show a membership")
+    p.add_argument("org_id", metavar="ORG_ID")
+    p.add_argument("user_id", metavar="USER_ID")
+    p = b.command(
+        memberships, "list", orgs.memberships_list, "list an organization's or a user's memberships"
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--org", metavar="ORG_ID", help="the organization's memberships")
+    which.add_argument("--user", metavar="USER_ID", help="the user's memberships")
+    _paging(p)
+    p = b.command(memberships, "update", orgs.memberships_update, "change a member's role")
+    p.add_argument("org_id", metavar="ORG_ID")
+    p.add_argument("user_id", metavar="USER_ID")
+    p.add_argument("--role", metavar="ROLE", required=True, help="a configured role")
+    for name, handler, help in (
+        ("update-metadata", orgs.memberships_update_metadata, "merge metadata into a membership"),
+        ("replace-metadata", orgs.memberships_replace_metadata, "replace a membership's tiers"),
+    ):
+        p = b.command(memberships, name, handler, help)
+        p.add_argument("org_id", metavar="ORG_ID")
+        p.add_argument("user_id", metavar="USER_ID")
+        _org_metadata_options(p)
+    p = b.command(memberships, "delete", orgs.memberships_delete, "remove a member")
+    p.add_argument("org_id", metavar="ORG_ID")
+    p.add_argument("user_id", metavar="USER_ID")
 
 
 def _keys(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -360,6 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
     builder = _Builder(common)
     _servers(builder, sub)
     _users(builder, sub)
+    _organizations(builder, sub)
+    _memberships(builder, sub)
     _sessions(builder, sub)
     _keys(builder, sub)
     _tokens(builder, sub)

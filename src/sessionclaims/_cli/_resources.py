@@ -36,6 +36,7 @@ __all__ = [
     "sessions_get",
     "sessions_list",
     "sessions_revoke",
+    "sessions_set_organization",
     "sessions_token",
     "users_create",
     "users_delete",
@@ -156,10 +157,13 @@ def users_delete(args: argparse.Namespace, out: Output) -> int:
 
 # -- sessions ---------------------------------------------------------------------------
 def sessions_create(args: argparse.Namespace, out: Output) -> int:
-    """``sessions create USER_ID [--origin ORIGIN]``: session, first token, refresh credential."""
+    """``sessions create USER_ID [--origin ORIGIN] [--active-organization ORG_ID]``:
+    session, first token, refresh credential."""
 
     async def action(backend: Backend) -> NewSession:
-        return await backend.sessions.create_session(args.user_id, origin=args.origin)
+        return await backend.sessions.create_session(
+            args.user_id, origin=args.origin, active_organization_id=args.active_organization
+        )
 
     new = run(args, action)
 
@@ -212,6 +216,26 @@ def sessions_revoke(args: argparse.Namespace, out: Output) -> int:
         return await backend.sessions.revoke_session(args.session_id)
 
     out.session(run(args, action, issues_tokens=False))
+    return 0
+
+
+def sessions_set_organization(args: argparse.Namespace, out: Output) -> int:
+    """``sessions set-organization SESSION_ID (ORG_ID | --clear)``: the session and its new
+    token, which already carries the organization claims (or none after ``--clear``)."""
+    if (args.org_id is None) == (not args.clear):
+        raise CLIError("give ORG_ID, or --clear to leave no active organization", exit_code=2)
+
+    async def action(backend: Backend) -> tuple[Session, str]:
+        jwt = await backend.sessions.set_active_organization(args.session_id, args.org_id)
+        return await backend.sessions.get_session(args.session_id), jwt
+
+    session, jwt = run(args, action)
+
+    def text() -> None:
+        out.session_text(session)
+        out.line(f"token               {jwt}")
+
+    out.result({"session": session.to_dict(), "jwt": jwt}, text)
     return 0
 
 
