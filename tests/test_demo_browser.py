@@ -6,7 +6,15 @@ gets the demo's styled 403 page; Ada (admin) promotes Grace on /admin and sees a
 confirmation telling her to reload Grace's page; Grace's next page load shows role admin
 without signing in again, because the middleware reissued her token on that request;
 Grace then saves her birthday (unsafe metadata) from the page's own script, and it
-survives a reload. At a phone's width (390 px) the header stays on one line.
+survives a reload.
+
+Organizations: both start in Analytical Engines (Ada its admin, Grace a member); Grace
+switches the active organization in the page header to Compiler Works and sees her role
+there (org:admin), then back; Ada changes Grace's role in Analytical Engines on
+/organization and sees a confirmation; Grace's next page load shows org:admin without
+signing in again. The header is one row on a desktop; at a phone's width (390 px) the
+title and Sign out share a row and the switcher has the next, nothing wider than the
+screen.
 
 Chromium is the system package (``apt-get install chromium``); Playwright never downloads
 a browser here (no ``playwright install``).
@@ -206,19 +214,84 @@ def test_demo_promotion_reaches_the_member_without_a_new_sign_in(tmp_path: Path)
             expect(grace.locator("#role")).to_have_text("admin")
             assert "__session" in {c["name"] for c in member_context.cookies(base)}
 
-            # A phone's width: the header (title and Sign out) stays one line, and nothing
-            # is wider than the screen.
-            grace.set_viewport_size({"width": 390, "height": 844})
-            grace.reload()
+            # Organizations. Both start in Analytical Engines: Grace is a member there.
+            switch = grace.locator("#org-switch")
+            expect(switch.locator("option:checked")).to_have_text("Analytical Engines")
+            expect(grace.locator("#org-name")).to_have_text("Analytical Engines")
+            expect(grace.locator("#org-role")).to_have_text("org:member")
+            expect(grace.locator("#header-org-role")).to_have_text("org:member")
+
+            # Grace switches in the header: in Compiler Works she is its admin.
+            with grace.expect_navigation():
+                switch.select_option(label="Compiler Works")
+            expect(switch.locator("option:checked")).to_have_text("Compiler Works")
+            expect(grace.locator("#org-name")).to_have_text("Compiler Works")
+            expect(grace.locator("#org-slug")).to_have_text("compiler-works")
+            expect(grace.locator("#org-role")).to_have_text("org:admin")
+            expect(grace.locator("#header-org-role")).to_have_text("org:admin")
+            expect(grace.locator("#org-permissions")).to_contain_text("org:members:manage")
+            with grace.expect_navigation():
+                switch.select_option(label="Analytical Engines")
+            expect(grace.locator("#org-role")).to_have_text("org:member")
+            grace.goto(f"{base}/organization")  # a member sees the members, no buttons
+            expect(grace.locator("#members-of")).to_have_text("Analytical Engines")
+            expect(grace.locator("#org-role-demo-grace")).to_have_text("org:member")
+            expect(grace.locator("#org-make-admin-demo-grace")).to_have_count(0)
+
+            # Ada, the admin of Analytical Engines, makes Grace an admin there.
+            clock.advance(5)
+            ada.goto(f"{base}/")
+            expect(ada.locator("#org-role")).to_have_text("org:admin")
+            ada.click("text=Members of Analytical Engines")
+            ada.wait_for_url(f"{base}/organization")
+            ada.click("#org-make-admin-demo-grace")
+            ada.wait_for_url(f"{base}/organization?changed=demo-grace")
+            expect(ada.locator("#org-role-demo-grace")).to_have_text("org:admin")
+            confirmed = ada.locator("#confirmation")
+            expect(confirmed).to_contain_text("Grace is now org:admin in Analytical Engines.")
+            expect(confirmed).to_contain_text("Reload Grace's page")
+
+            # Grace's next page load: org:admin there, without signing in again.
+            grace.goto(f"{base}/")
+            expect(grace.locator("#org-role")).to_have_text("org:admin")
+            expect(grace.locator("#header-org-role")).to_have_text("org:admin")
+            expect(grace.locator("#reissue")).to_contain_text("reissued on this request")
+            expect(grace.locator("#reissue")).to_contain_text("org:member in its organization")
+            expect(switch.locator("option:checked")).to_have_text("Analytical Engines")
+            grace.goto(f"{base}/organization")
+            expect(grace.locator("#org-make-member-demo-ada")).to_be_visible()
+
+            # The header: one row on a desktop (1280 px by default)...
+            grace.goto(f"{base}/")
+            title, sign_out, switcher = (
+                grace.locator(selector).bounding_box()
+                for selector in ("header h1", "#sign-out", "#org-switch")
+            )
             header = grace.locator("header").bounding_box()
-            title = grace.locator("header h1").bounding_box()
-            sign_out = grace.locator("#sign-out").bounding_box()
             assert header is not None
             assert title is not None
             assert sign_out is not None
+            assert switcher is not None
+            assert header["height"] < 64, header
+            assert switcher["y"] < title["y"] + title["height"], (title, switcher)
+            # ...and at a phone's width, the title (one line) and Sign out on the first
+            # row, the switcher on the second, nothing wider than the screen.
+            grace.set_viewport_size({"width": 390, "height": 844})
+            grace.reload()
+            title, sign_out, switcher = (
+                grace.locator(selector).bounding_box()
+                for selector in ("header h1", "#sign-out", "#org-switch")
+            )
+            header = grace.locator("header").bounding_box()
+            assert header is not None
+            assert title is not None
+            assert sign_out is not None
+            assert switcher is not None
             assert title["height"] < 2 * 16 * 1.15 * 1.2, title  # one line of the h1
             assert sign_out["y"] < title["y"] + title["height"], (title, sign_out)  # same row
-            assert header["height"] < 64, header
+            assert switcher["y"] >= title["y"] + title["height"], (title, switcher)  # next row
+            assert switcher["x"] + switcher["width"] <= 390
+            assert header["height"] < 110, header
             assert grace.evaluate("document.documentElement.scrollWidth") <= 390
             grace.screenshot(path=str(tmp_path / "member-390px.png"), full_page=True)
 

@@ -393,7 +393,8 @@ async def test_demo_flow_over_asgi(tmp_path: Path, clock: FakeClock) -> None:
         assert "sessionclaims demo --fresh" in page
         refused = await grace.get("/admin")
         assert refused.status_code == 403
-        assert "<title>Admins only" in refused.text
+        assert "<title>Sign in first" in refused.text
+        assert 'id="forbidden"' in refused.text
         assert 'href="/sign-in"' in refused.text
         sessions = await app.state.backend.sessions.list_sessions(user_id=grace_id.group(1))
         assert [s.status for s in sessions.data] == ["ended"]
@@ -443,6 +444,8 @@ async def test_demo_starts_over_and_has_an_icon(tmp_path: Path, clock: FakeClock
         await grace.post("/sign-in", data={"person": "demo-grace"}, headers=form_post())
         before = await backend.users.get_user_by_external_id("demo-grace")
         await backend.users.update_user_metadata(before.id, public_metadata={"role": "admin"})
+        engines = await backend.organizations.get_organization("analytical-engines")
+        await backend.organizations.update_membership(engines.id, before.id, role="org:admin")
     for fresh, role in ((False, "admin"), (True, "member")):
         app = demo.create_app(url, origin=LOCAL, clock=clock, fresh=fresh)
         async with app.router.lifespan_context(app), client(app) as http:
@@ -451,10 +454,97 @@ async def test_demo_starts_over_and_has_an_icon(tmp_path: Path, clock: FakeClock
             assert after.public_metadata["role"] == role
             assert (after.id == before.id) is not fresh
             assert len((await backend.users.list_users()).data) == 2
+            organizations = (await backend.organizations.list_organizations()).data
+            assert sorted(o.slug for o in organizations) == ["analytical-engines", "compiler-works"]
+            assert all(o.members_count == 2 for o in organizations)
+            engines = await backend.organizations.get_organization("analytical-engines")
+            membership = await backend.organizations.get_membership(engines.id, after.id)
+            assert membership.role == ("org:member" if fresh else "org:admin")
             # The browser signed in before starting over is signed out now.
             http.cookies = grace.cookies
             page = (await http.get("/")).text
             assert ('id="signed-out"' in page) is fresh
+
+
+def org_ids(page: str) -> dict[str, str]:
+    """The header switcher's organizations: name -> id."""
+    return {
+        name: org_id
+        for org_id, name in re.findall(r'<option value="(org_[^"]+)"[^>]*>([^<]+)<', page)
+    }
+
+
+async def test_demo_organizations_over_asgi(tmp_path: Path, clock: FakeClock) -> None:
+    demo = load_example("demo/app.py")
+    app = demo.create_app(f"sqlite:///{tmp_path}/demo.db", origin=LOCAL, clock=clock)
+    async with app.router.lifespan_context(app), client(app) as grace, client(app) as ada:
+        for http, person in ((grace, "demo-grace"), (ada, "demo-ada")):
+            await http.post("/sign-in", data={"person": person}, headers=form_post())
+        page = (await grace.get("/")).text
+        orgs = org_ids(page)
+        assert set(orgs) == {"Analytical Engines", "Compiler Works"}
+        assert f'<option value="{orgs["Analytical Engines"]}" selected>' in page
+        assert element(page, "org-name") == "Analytical Engines"
+        assert element(page, "org-role") == "org:member"
+        assert element(page, "header-org-role") == "org:member"
+        assert element(page, "org-permissions") == "org:reports:read"
+
+        # The switcher: Origin-checked, a 303 back to the page it was on, with a new token.
+        body = {"organization_id": orgs["Compiler Works"], "next": "/organization"}
+        assert (await grace.post("/organization/active", data=body)).status_code == 403
+        switched = await grace.post("/organization/active", data=body, headers=form_post())
+        assert switched.status_code == 303
+        assert switched.headers["location"] == "/organization"
+        assert any(c.startswith("__session=") for c in switched.headers.get_list("set-cookie"))
+        page = (await grace.get("/")).text
+        assert element(page, "org-name") == "Compiler Works"
+        assert element(page, "org-role") == "org:admin"
+        assert "org:members:manage" in element(page, "org-permissions")
+        body = {"organization_id": orgs["Analytical Engines"], "next": "//elsewhere.example/"}
+        switched = await grace.post("/organization/active", data=body, headers=form_post())
+        assert switched.headers["location"] == "/"  # only a path of this site
+        assert element((await grace.get("/")).text, "org-role") == "org:member"
+
+        # Not a member of an organization: the demo's 403 page.
+        other = await app.state.backend.organizations.create_organization("Elsewhere")
+        body = {"organization_id": other.id}
+        refused = await grace.post("/organization/active", data=body, headers=form_post())
+        assert refused.status_code == 403
+        assert 'id="forbidden"' in refused.text
+        assert "not a member" in refused.text
+
+        # A member may see the members but not change a role.
+        page = (await grace.get("/organization")).text
+        assert element(page, "members-of") == "Analytical Engines"
+        assert element(page, "org-role-demo-ada") == "org:admin"
+        assert "org-make-admin-demo-grace" not in page
+        change = {"person": "demo-grace", "role": "org:admin"}
+        refused = await grace.post("/organization/role", data=change, headers=form_post())
+        assert refused.status_code == 403
+        assert "<title>Organization admins only" in refused.text
+        assert "your role in Analytical Engines is <strong>org:member</strong>" in refused.text
+
+        # The organization's admin changes it; the member's next request shows it.
+        assert (await ada.post("/organization/role", data=change)).status_code == 403
+        bad = {"person": "demo-grace", "role": "admin"}
+        assert (
+            await ada.post("/organization/role", data=bad, headers=form_post())
+        ).status_code == 400
+        clock.advance(3)
+        changed = await ada.post("/organization/role", data=change, headers=form_post())
+        assert changed.status_code == 303
+        assert changed.headers["location"] == "/organization?changed=demo-grace"
+        page = (await ada.get(changed.headers["location"])).text
+        assert element(page, "org-role-demo-grace") == "org:admin"
+        assert "Grace is now org:admin in Analytical Engines." in page
+        page = (await grace.get("/")).text
+        assert element(page, "org-role") == "org:admin"
+        assert 'data-reissued="true"' in page
+        assert "org-make-member-demo-ada" in (await grace.get("/organization")).text
+        # Compiler Works kept its own roles.
+        body = {"organization_id": orgs["Compiler Works"]}
+        await ada.post("/organization/active", data=body, headers=form_post())
+        assert element((await ada.get("/")).text, "org-role") == "org:member"
 
 
 async def test_demo_sends_other_hosts_to_its_origin(tmp_path: Path, clock: FakeClock) -> None:
