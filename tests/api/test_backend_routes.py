@@ -208,11 +208,45 @@ async def test_list_users_by_external_id_is_an_exact_match(api: Api, member: Mem
         page = response.json()
         assert [u["id"] for u in page["data"]] == expected, query
         assert page["total_count"] == len(expected)
-    for hostile in ["", "x" * 256, "a\x00b"]:
-        response = await api.backend_call("GET", "/v1/users", params={"external_id": hostile})
-        assert assert_error(response, 422, "invalid_field") == {"param": "external_id"}
-    twice = await api.backend_call("GET", "/v1/users?external_id=a&external_id=b")
-    assert assert_error(twice, 422, "invalid_field") == {"param": "external_id"}
+
+    for external_id, query in [
+        ("Zo\u00eb+1", "Zo%C3%AB%2B1"),
+        ("a b", "a+b"),
+        ("\ufffd", "%EF%BF%BD"),  # U+FFFD sent as such
+    ]:
+        created = await api.backend_call("POST", "/v1/users", json={"external_id": external_id})
+        found = await api.backend_call("GET", f"/v1/users?external_id={query}")
+        assert [u["id"] for u in found.json()["data"]] == [created.json()["id"]], query
+
+
+# Raw query strings: what a client could send, percent-encoded or not.
+HOSTILE_EXTERNAL_ID_QUERIES = [
+    "external_id=",
+    "external_id=" + "x" * 256,
+    "external_id=" + "%F0%9F%98%80" * 256,  # 256 four-byte characters
+    "external_id=" + "y" * 60_000,
+    "external_id=a%00b",
+    "external_id=%00",
+    "external_id=%ED%A0%80",  # a lone surrogate, UTF-8 encoded
+    "external_id=ada%ED%B0%80",
+    "external_id=ada%ff",  # not UTF-8
+    "external_id=%C0%AF",  # overlong UTF-8
+    "external_id=%E2%82",  # truncated UTF-8
+    "external_id=a&external_id=b",
+    "external_id=a&external_id=a",
+    "external_id=a&external_id=",
+    "limit=1&external_id=&offset=0",
+]
+
+
+@pytest.mark.parametrize("query", HOSTILE_EXTERNAL_ID_QUERIES, ids=lambda q: q[:40])
+async def test_list_users_by_a_hostile_external_id_is_a_422(
+    api: Api, member: Member, query: str
+) -> None:
+    before = await snapshot(api.backend, member.user_id)
+    response = await api.backend_call("GET", f"/v1/users?{query}")
+    assert assert_error(response, 422, "invalid_field") == {"param": "external_id"}
+    assert await snapshot(api.backend, member.user_id) == before
 
 
 async def test_get_user_by_external_id_in_python(api: Api) -> None:

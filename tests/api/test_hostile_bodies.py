@@ -236,6 +236,53 @@ async def test_hostile_body(api: Api, world: World, route: WriteRoute, name: str
     assert await stored(api, world) == before
 
 
+# external_id: well-formed bodies with a hostile value. POST /v1/users checks the value
+# (422 invalid_field); the user update routes take no external_id at all (422
+# unknown_field); a string that is no valid JSON text is refused when parsed (400).
+EXTERNAL_ID_ROUTES = ROUTES[:3]
+HOSTILE_EXTERNAL_IDS: dict[str, tuple[bytes, int]] = {
+    "number": (b"42", 422),
+    "float": (b"4.2", 422),
+    "boolean": (b"false", 422),
+    "array": (b'["ada"]', 422),
+    "object": (b'{"id": "ada"}', 422),
+    "empty": (b'""', 422),
+    "256 characters": (b'"' + b"x" * 256 + b'"', 422),
+    "256 four-byte characters": (('"' + "\U0001f600" * 256 + '"').encode(), 422),
+    "1 MiB": (b'"' + b"x" * (1024 * 1024) + b'"', 413),
+    "escaped NUL": (b'"auth0|\\u0000"', 422),
+    "only NUL": (b'"\\u0000"', 422),
+    "raw NUL": (b'"auth0|\x00"', 400),
+    "raw control character": (b'"a\nb"', 400),
+    "lone surrogate": (b'"\\ud800"', 400),
+    "lone low surrogate": (b'"ada\\udfff"', 400),
+    "surrogate pair reversed": (b'"\\udc00\\ud800"', 400),
+    "surrogate as UTF-8 bytes": (b'"\xed\xa0\x80"', 400),
+    "invalid utf-8": (b'"ada\xff"', 400),
+}
+EXTERNAL_ID_CASES = [
+    pytest.param(route, name, id=f"{route}-{name}")
+    for route in EXTERNAL_ID_ROUTES
+    for name in HOSTILE_EXTERNAL_IDS
+]
+
+
+@pytest.mark.parametrize(("route", "name"), EXTERNAL_ID_CASES)
+async def test_hostile_external_id(api: Api, world: World, route: WriteRoute, name: str) -> None:
+    value, status = HOSTILE_EXTERNAL_IDS[name]
+    body = b'{"external_id": ' + value + b', "public_metadata": {"a": 1}}'
+    before = await snapshot(api.backend, world.member.user_id)
+    response = await send(api, world, route, body, {"Content-Type": "application/json"})
+    if status == 413:
+        assert_error(response, 413, "request_too_large")
+    elif status == 400:
+        assert_error(response, 400, "malformed_json")
+    else:
+        code = "invalid_field" if route.path == "/v1/users" else "unknown_field"
+        assert assert_error(response, 422, code) == {"param": "external_id"}
+    assert await snapshot(api.backend, world.member.user_id) == before
+
+
 async def chunks(total: int, size: int = 4096) -> AsyncIterator[bytes]:
     sent = 0
     while sent < total:

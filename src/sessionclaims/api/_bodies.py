@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.requests import ClientDisconnect, Request
 
@@ -44,6 +45,7 @@ __all__ = [
     "query_id",
     "query_int",
     "query_text",
+    "query_texts",
     "read_body",
     "read_json_object",
     "reject_unknown",
@@ -259,7 +261,7 @@ def query_id(request: Request, name: str) -> str | None:
 def query_text(request: Request, name: str, *, longest: int = MAX_QUERY_TEXT) -> str | None:
     """An optional search text given at most once: 1 to ``longest`` characters without
     NUL; 422 ``invalid_field`` otherwise."""
-    values = request.query_params.getlist(name)
+    values = query_texts(request, name)
     if not values:
         return None
     if len(values) > 1 or not 1 <= len(values[0]) <= longest or "\x00" in values[0]:
@@ -275,6 +277,25 @@ def query_text(request: Request, name: str, *, longest: int = MAX_QUERY_TEXT) ->
 def is_slug(value: object) -> bool:
     """True when ``value`` is a string that can be a slug."""
     return isinstance(value, str) and _SLUG_RE.fullmatch(value) is not None
+
+
+def query_texts(request: Request, name: str) -> list[str]:
+    """Every value of the query parameter ``name``, percent-decoded as strict UTF-8; 422
+    ``invalid_field`` for a value that is not UTF-8 (where Starlette's ``query_params``
+    would read U+FFFD, a value nobody sent)."""
+    wanted = name.encode()
+    values = []
+    for pair in request.scope.get("query_string", b"").split(b"&"):
+        key, _, value = pair.partition(b"=")
+        if unquote_to_bytes(key.replace(b"+", b" ")) != wanted:
+            continue
+        try:
+            values.append(unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ApiError(
+                422, "invalid_field", f"{name} is not UTF-8 text", meta={"param": name}
+            ) from None
+    return values
 
 
 def is_id(value: object) -> bool:

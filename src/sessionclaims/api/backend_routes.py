@@ -25,6 +25,7 @@ from ._bodies import (
     path_id,
     query_id,
     query_int,
+    query_texts,
     read_json_object,
     reject_unknown,
     template_name,
@@ -161,7 +162,7 @@ class BackendAPI:
             request, "limit", default=DEFAULT_PAGE_SIZE, lowest=1, highest=PAGE_SIZE_LIMIT
         )
         offset = query_int(request, "offset", default=0, lowest=0, highest=_MAX_OFFSET)
-        wanted = request.query_params.getlist("external_id")
+        wanted = query_texts(request, "external_id")
         if len(wanted) > 1:
             raise ApiError(
                 422, "invalid_field", "give external_id once", meta={"param": "external_id"}
