@@ -8,8 +8,8 @@
     python -m benchmarks._server --app service --auth-url http://127.0.0.1:PORT --feed-key FK
 
 One uvicorn worker on 127.0.0.1, on an ephemeral port. Once the app has started (the
-backend open and following the change log, in ``full`` mode) it prints one line,
-``READY <port> <token or ->``, and serves until SIGTERM. Routes: ``GET /`` answers
+backend open and following the change log, in ``full`` mode) and uvicorn listens, it
+prints one line, ``READY <port> <token or ->``, and serves until SIGTERM. Routes: ``GET /`` answers
 ``ok`` (P5's load), ``GET /claims`` answers the request's auth as JSON (P4's polls).
 With ``--create-session`` it creates a user (``role: admin``) and a session first, and
 the token on the READY line is that session's.
@@ -30,6 +30,7 @@ import json
 import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -40,7 +41,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-__all__ = ["ROUTES", "build_app", "main"]
+__all__ = ["ROUTES", "Ready", "build_app", "main"]
 
 
 async def _hello(request: Request) -> PlainTextResponse:
@@ -60,16 +61,33 @@ ROUTES = [Route("/", _hello), Route("/claims", _claims)]
 """``GET /`` answers ``ok``; ``GET /claims`` answers the request's auth as JSON."""
 
 
-def _ready_lifespan(port: int) -> Any:
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        print(f"READY {port} -", flush=True)
-        yield
+@dataclass
+class Ready:
+    """What the READY line carries besides the port: the session token the app's
+    lifespan created (``-`` for none)."""
 
-    return lifespan
+    token: str = "-"
 
 
-def _auth_app(args: argparse.Namespace, port: int) -> Starlette:
+class _Server(uvicorn.Server):
+    """uvicorn, printing ``READY <port> <token>`` once it listens.
+
+    uvicorn runs the app's lifespan start-up first and only then listens on the socket:
+    a line printed from the lifespan comes before the port accepts connections, and a
+    parent that connects as soon as it reads it can be refused (httpx.ConnectError)."""
+
+    def __init__(self, config: uvicorn.Config, port: int, ready: Ready) -> None:
+        super().__init__(config)
+        self._port = port
+        self._ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            print(f"READY {self._port} {self._ready.token}", flush=True)
+
+
+def _auth_app(args: argparse.Namespace) -> Starlette:
     from sessionclaims import Backend
 
     backend = Backend(
@@ -85,13 +103,12 @@ def _auth_app(args: argparse.Namespace, port: int) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with backend:
-            print(f"READY {port} -", flush=True)
             yield
 
     return Starlette(routes=[Mount("/auth", app=backend.api)], lifespan=lifespan)
 
 
-def _service_app(args: argparse.Namespace, port: int) -> ASGIApp:
+def _service_app(args: argparse.Namespace) -> ASGIApp:
     from sessionclaims import SessionClaimsMiddleware
 
     async def stats(request: Request) -> JSONResponse:
@@ -106,7 +123,7 @@ def _service_app(args: argparse.Namespace, port: int) -> ASGIApp:
             }
         )
 
-    inner = Starlette(routes=[*ROUTES, Route("/stats", stats)], lifespan=_ready_lifespan(port))
+    inner = Starlette(routes=[*ROUTES, Route("/stats", stats)])
     middleware = SessionClaimsMiddleware(
         inner,
         jwks_url=f"{args.auth_url}/auth/.well-known/jwks.json",
@@ -118,21 +135,15 @@ def _service_app(args: argparse.Namespace, port: int) -> ASGIApp:
     return middleware
 
 
-def build_app(args: argparse.Namespace, port: int) -> ASGIApp:
-    """The app of this worker; prints the READY line from its lifespan."""
+def build_app(args: argparse.Namespace, ready: Ready) -> ASGIApp:
+    """The app of this worker; its lifespan puts the READY line's token in ``ready``."""
     routes = list(ROUTES)
     if args.app == "auth":
-        return _auth_app(args, port)
+        return _auth_app(args)
     if args.app == "service":
-        return _service_app(args, port)
+        return _service_app(args)
     if args.app == "bare":
-
-        @contextlib.asynccontextmanager
-        async def bare_lifespan(app: Starlette) -> AsyncIterator[None]:
-            print(f"READY {port} -", flush=True)
-            yield
-
-        return Starlette(routes=routes, lifespan=bare_lifespan)
+        return Starlette(routes=routes)
 
     from sessionclaims import Backend, SessionClaimsMiddleware
 
@@ -148,11 +159,9 @@ def build_app(args: argparse.Namespace, port: int) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await backend.ensure_open()
-        token = "-"
         if args.create_session:
             user = await backend.users.create_user(public_metadata={"role": "admin"})
-            token = (await backend.sessions.create_session(user.id)).token
-        print(f"READY {port} {token}", flush=True)
+            ready.token = (await backend.sessions.create_session(user.id)).token
         try:
             yield
         finally:
@@ -197,7 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "workers": 1,
         "timeout_graceful_shutdown": 1,  # P8's event streams never end by themselves
     }
-    server = uvicorn.Server(uvicorn.Config(build_app(args, port), **config))
+    ready = Ready()
+    server = _Server(uvicorn.Config(build_app(args, ready), **config), port, ready)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # pragma: no cover - interactive use

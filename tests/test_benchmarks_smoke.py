@@ -255,6 +255,27 @@ def test_process_scenarios_run_on_a_tiny_configuration(tmp_path: Path) -> None:
     assert sum(row["ours"] for row in p5) == 1
 
 
+@pytest.mark.slow
+def test_services_scenario_runs_on_a_tiny_configuration(tmp_path: Path) -> None:
+    """P8 end to end: the auth app and the verify-only service as two uvicorn processes, a
+    few seconds in all. Behaviour only: every trial sees the change in the service (none
+    gives up), fresh tokens make no network call; no delay is checked."""
+    _, document = run_benchmarks(
+        Config.tiny(), only="P8", output=tmp_path / "p8.json", log=io.StringIO()
+    )
+    assert document["errors"] == {}
+    role, revocation, fresh, memory = _rows_of(document, "P8")
+    for row in (role, revocation):
+        assert row["unit"] == "ms"
+        assert len(row["extra"]["times_ms"]) == 3  # Config.tiny: 3 trials, none timed out
+    assert "role change" in role["peer"]
+    assert "revocation" in revocation["peer"]
+    assert fresh["value"] == 0
+    assert fresh["ok"] is True  # 0 network calls and 0 wrong answers
+    assert memory["unit"] == "KiB"
+    assert memory["value"] is not None or memory["note"].startswith("unavailable")
+
+
 def test_outage_scenario_stops_a_private_server_and_sees_the_store_back(tmp_path: Path) -> None:
     """P10 on a tiny configuration: every request made while the server is down gets the
     outage answer, and a write succeeds after it is back (the figures are not checked)."""
