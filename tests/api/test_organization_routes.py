@@ -226,6 +226,14 @@ async def test_list_organizations_refuses_bad_paging(api: Api, params: dict[str,
     assert assert_error(response, 422, "invalid_field")["param"] in params
 
 
+@pytest.mark.parametrize("query", ["%ED%A0%80", "acme%ff", "%C0%AF", "a&query=b"])
+async def test_list_organizations_refuses_a_query_that_is_not_one_utf8_text(
+    api: Api, query: str
+) -> None:
+    response = await api.backend_call("GET", f"/v1/organizations?query={query}")
+    assert assert_error(response, 422, "invalid_field") == {"param": "query"}
+
+
 async def test_get_organization_by_id_or_slug(api: Api, org: Org) -> None:
     by_id = await api.backend_call("GET", f"/v1/organizations/{org.id}")
     by_slug = await api.backend_call("GET", f"/v1/organizations/{org.slug}")
