@@ -44,6 +44,11 @@ async def test_every_route_is_documented_and_nothing_else(api: Api, backend: Bac
         ("/v1/sign_ups", "post"),
         ("/.well-known/jwks.json", "get"),
         ("/v1/sessions/{session_id}/tokens/{template}", "post"),
+        ("/v1/organizations/{org_id}/memberships/{user_id}/metadata", "put"),
+        ("/v1/users/{user_id}/organization_memberships", "get"),
+        ("/v1/sessions/{session_id}", "patch"),
+        ("/v1/me/active_organization", "post"),
+        ("/v1/me/organization_memberships", "get"),
     ]:
         assert method in document["paths"][path]
 
@@ -67,6 +72,17 @@ async def test_operations_describe_bodies_errors_and_security(api: Api) -> None:
     assert "X-Session-Token" in paths["/v1/me"]["patch"]["responses"]["200"]["headers"]
     assert paths["/v1/sessions/{session_id}/tokens"]["post"]["requestBody"]["required"] is False
     assert paths["/.well-known/jwks.json"]["get"]["security"] == []
+    schemas = components["schemas"]
+    for frontend in ("FrontendOrganization", "FrontendMembershipWithOrganization"):
+        assert "private_metadata" not in schemas[frontend]["properties"]
+    assert "unsafe_metadata" not in schemas["OrganizationMetadataWrite"]["properties"]
+    assert "active_organization_id" in schemas["Session"]["required"]
+    switch = paths["/v1/me/active_organization"]["post"]
+    assert {"200", "403", "409"} <= set(switch["responses"])
+    assert "X-Session-Token" in switch["responses"]["200"]["headers"]
+    by_slug = paths["/v1/organizations/{org_id}"]["get"]["parameters"]
+    assert [(p["name"], p["in"]) for p in by_slug] == [("org_id", "path")]
+    assert "a-z0-9-" in by_slug[0]["schema"]["pattern"]
     for path, item in paths.items():
         for method in set(item) & HTTP_METHODS:
             for status, response in item[method]["responses"].items():

@@ -32,7 +32,11 @@ pytestmark = pytest.mark.anyio
 UNKNOWN_ORG = "org_00000000000000000000000000"
 UNKNOWN_USER = "user_00000000000000000000000000"
 ORG_CLAIMS = ("org_id", "org_slug", "org_role", "org_permissions")
-ORG_TEMPLATE = {**SESSION_TEMPLATE, "org_plan": "{{org.public_metadata.plan}}"}
+ORG_TEMPLATE = {
+    **SESSION_TEMPLATE,
+    "org_plan": "{{org.public_metadata.plan}}",
+    "seat": "{{membership.public_metadata.seat}}",
+}
 
 
 @pytest.fixture
@@ -350,6 +354,17 @@ async def test_a_metadata_write_over_the_token_budget_is_422(api: Api, org: Org)
         "PATCH",
         f"/v1/organizations/{org.id}/metadata",
         json={"public_metadata": {"plan": "p" * 4000}},
+    )
+    assert_error(response, 422, "session_token_too_large")
+    assert await snapshot(api.backend, org.admin.user_id, org_id=org.id) == before
+
+
+async def test_a_membership_write_over_the_token_budget_is_422(api: Api, org: Org) -> None:
+    before = await snapshot(api.backend, org.admin.user_id, org_id=org.id)
+    response = await api.backend_call(
+        "PATCH",
+        f"/v1/organizations/{org.id}/memberships/{org.admin.user_id}/metadata",
+        json={"public_metadata": {"seat": "s" * 4000}},
     )
     assert_error(response, 422, "session_token_too_large")
     assert await snapshot(api.backend, org.admin.user_id, org_id=org.id) == before
