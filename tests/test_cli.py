@@ -1194,6 +1194,63 @@ def test_memberships_commands(cli: Run, monkeypatch: pytest.MonkeyPatch) -> None
     assert_error(cli("memberships", "get", org["id"], member))  # gone
 
 
+def test_templates_check_with_an_active_organization(
+    cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SESSIONCLAIMS_ROLES", ROLES_JSON)
+    admin, outsider = create_user(cli), create_user(cli)
+    org = create_org(
+        cli, "Acme", "--slug", "acme", "--created-by", admin, "--public", '{"plan": "pro"}'
+    )
+    path = write(
+        tmp_path,
+        "org.json",
+        {
+            "session_template": {
+                "plan": "{{org.public_metadata.plan}}",
+                "perms": "{{membership.permissions}}",
+            },
+            "templates": {"billing": {"claims": {"org": "{{org.slug}}"}, "lifetime": 60}},
+        },
+    )
+    plain = cli("--json", "templates", "check", path, "--user", admin).json
+    assert plain["organization_id"] is None
+    assert plain["session_template"]["claims"] == {}
+    for wanted in (org["id"], "acme"):
+        result = cli("templates", "check", path, "--user", admin, "--organization", wanted)
+        assert result.code == 0, result.err
+        assert f"with {org['id']} active" in result.out
+        report = cli(
+            "--json", "templates", "check", path, "--user", admin, "--organization", wanted
+        ).json
+        assert report["organization_id"] == org["id"]
+        assert report["session_template"]["claims"] == {
+            "plan": "pro",
+            "perms": ["org:invoices:read", "org:invoices:write"],
+        }
+        assert report["templates"]["billing"]["claims"] == {"org": "acme"}
+        # the four organization claims count too
+        assert report["session_template"]["token_bytes"] > plain["session_template"]["token_bytes"]
+    # the figure bounds the token the member's session with the organization gets
+    session = create_session(
+        cli,
+        admin,
+        "--active-organization",
+        org["id"],
+        "--session-template",
+        json.dumps(json.loads(Path(path).read_text())["session_template"]),
+    )
+    assert len(session["token"]) <= report["session_template"]["token_bytes"]
+    assert_error(
+        cli("templates", "check", path, "--user", outsider, "--organization", "acme"),
+        "not a member",
+    )
+    assert_error(
+        cli("templates", "check", path, "--user", admin, "--organization", "nope"), "not found"
+    )
+    assert_error(cli("templates", "check", path, "--organization", "acme"), "needs --user")
+
+
 def test_memberships_errors(cli: Run) -> None:
     admin = create_user(cli)
     org = create_org(cli, "Acme", "--created-by", admin)

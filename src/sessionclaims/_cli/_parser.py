@@ -421,13 +421,20 @@ def _templates(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentPar
         "check templates, render them and report the session token size",
         'FILE is JSON: a session template, or {"session_template": {...},\n'
         '"templates": {name: {"claims": {...}, "lifetime": 300, "aud": "..."}}}.\n'
-        "Renders against --user from the configured store, or an empty user, and\n"
+        "Renders against --user from the configured store (with --organization\n"
+        "active, if given), or an empty user, and\n"
         "reports the session token's size against max_token_bytes (the backend's own\n"
         "estimate, the figure metadata writes are checked against). Exit 1 if a\n"
         "template fails its check or the token would be over budget.",
     )
     p.add_argument("file", metavar="FILE", help="JSON file (- reads standard input)")
     p.add_argument("--user", metavar="USER_ID", help="render for this user of the store")
+    p.add_argument(
+        "--organization",
+        metavar="ORG_ID_OR_SLUG",
+        help="with --user: render with this organization active (the user must be a "
+        "member): its four claims, org.* and membership.*",
+    )
 
 
 def _servers(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

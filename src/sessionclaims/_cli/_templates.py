@@ -1,4 +1,5 @@
-"""``templates check FILE [--user USER_ID]``: load-time check, rendered claims, token size.
+"""``templates check FILE [--user USER_ID [--organization ORG]]``: load-time check, rendered
+claims, token size.
 
 FILE holds JSON in one of two forms:
 
@@ -22,7 +23,10 @@ is the exact figure metadata writes are refused at, computed for the longest aut
 party as ``azp``, the fixed-length session id and the user's next version, and signed
 with the configured algorithm. Without ``--user`` nothing is read or written: keys come
 from a throw-away in-memory store. Session fields (``session.id``...) render as
-placeholders.
+placeholders. With ``--organization`` (an id or a slug; ``--user`` must be a member of
+it) the templates render with that organization active, as the member's session token
+would: ``org.*`` and ``membership.*`` resolve, and the size counts the four organization
+claims too (the figure organization and membership writes are checked at).
 
 Exit status 1 if a template fails its check or the session token would be over budget.
 """
@@ -34,7 +38,9 @@ import asyncio
 import time
 from typing import Any
 
+from .._errors import NotAMember
 from ..backend import Backend
+from ..backend.issuer import ActiveOrganization
 from ..stores.base import UserRecord
 from ._common import CLIError, Output, compact, make_backend, parse_json, read_text
 
@@ -62,12 +68,26 @@ def _empty_user() -> UserRecord:
     return UserRecord("user_" + "0" * 26, None, now, now, {}, {}, {}, version=1)
 
 
-def _check(backend: Backend, user: UserRecord) -> dict[str, Any]:
+async def _active(backend: Backend, user: UserRecord, wanted: str) -> ActiveOrganization:
+    """``wanted`` (id or slug) as the user's active organization; NotAMember if the user
+    is no member of it."""
+    organization = await backend.organizations.get_organization(wanted)
+    record = await backend.store.get_organization(organization.id)
+    membership = await backend.store.get_membership(organization.id, user.id)
+    if record is None or membership is None:
+        raise NotAMember(organization.id, user.id)
+    return backend.organizations.active(record, membership)
+
+
+def _check(
+    backend: Backend, user: UserRecord, active: ActiveOrganization | None = None
+) -> dict[str, Any]:
     issuer = backend.issuer
-    size = issuer.estimated_size(user)
+    size = issuer.estimated_size(user, active)
+    organization = active.organization if active is not None else None
     named = {
         name: {
-            "claims": template.template.render(user.to_user()),
+            "claims": template.template.render(user.to_user(), None, organization, active),
             "lifetime": template.lifetime,
             "aud": template.aud,
             "reads_unsafe": template.template.reads_unsafe,
@@ -77,8 +97,9 @@ def _check(backend: Backend, user: UserRecord) -> dict[str, Any]:
     return {
         "ok": size <= issuer.max_token_bytes,
         "user_id": user.id,
+        "organization_id": organization.id if organization is not None else None,
         "session_template": {
-            "claims": issuer.render_session_claims(user.to_user()),
+            "claims": issuer.render_session_claims(user.to_user(), None, active),
             "reads_unsafe": backend.session_template.reads_unsafe,
             "token_bytes": size,
             "max_token_bytes": issuer.max_token_bytes,
@@ -91,6 +112,8 @@ def _check(backend: Backend, user: UserRecord) -> dict[str, Any]:
 def _text(out: Output, report: dict[str, Any], user_given: bool) -> None:
     session = report["session_template"]
     who = report["user_id"] if user_given else "an empty user"
+    if report["organization_id"] is not None:
+        who += f" with {report['organization_id']} active"
     out.line(f"session template rendered for {who}:")
     out.json(session["claims"])
     verdict = "OK" if report["ok"] else "OVER BUDGET"
@@ -108,7 +131,9 @@ def _text(out: Output, report: dict[str, Any], user_given: bool) -> None:
 
 
 def templates_check(args: argparse.Namespace, out: Output) -> int:
-    """``templates check FILE [--user USER_ID]``."""
+    """``templates check FILE [--user USER_ID [--organization ORG]]``."""
+    if args.organization is not None and args.user is None:
+        raise CLIError("--organization needs --user (the member whose token is rendered)")
     session_template, templates = _load(args.file)
     settings = {"session_template": session_template, "templates": templates}
     if args.user is None:
@@ -120,7 +145,10 @@ def templates_check(args: argparse.Namespace, out: Output) -> int:
         async with backend:
             if args.user is None:
                 return _check(backend, _empty_user())
-            return _check(backend, await backend.users.get_record(args.user))
+            user = await backend.users.get_record(args.user)
+            if args.organization is None:
+                return _check(backend, user)
+            return _check(backend, user, await _active(backend, user, args.organization))
 
     report = asyncio.run(run())
     out.result(report, lambda: _text(out, report, args.user is not None))
