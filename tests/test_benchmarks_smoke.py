@@ -220,7 +220,7 @@ def test_full_mode_scenarios_run_on_a_tiny_configuration(tmp_path: Path) -> None
     assert any(row["unit"] == "bytes" and row["value"] > 0 for row in p9)
 
     assert {row["peer"] for row in _rows_of(document, "TPL")} >= {
-        "sessionclaims CompiledTemplate.render (templates.md example)"
+        "sessionclaims CompiledTemplate.render (the example template)"
     }
     assert len(_rows_of(document, "ISSUE")) == 3
 

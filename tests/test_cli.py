@@ -358,7 +358,11 @@ def test_commands_that_mint_no_token_need_no_issuer(bare: Run, db: str) -> None:
         "session_token_too_large",
     )
     # the commands that mint a token say what they miss, and the tokens carry the issuer
-    assert_error(bare(*base, "sessions", "create", user_id), "issuer is required")
+    assert_error(
+        bare(*base, "sessions", "create", user_id),
+        "issuer is required",
+        "--issuer URL, SESSIONCLAIMS_ISSUER or issuer in the TOML file",
+    )
     new = create_session(lambda *a: bare(*base, "--issuer", ISSUER, *a), user_id)
     assert bare("--json", "tokens", "inspect", new["token"]).json["claims"]["iss"] == ISSUER
     session_id = new["session"]["id"]
@@ -1042,6 +1046,16 @@ def test_demo_serves_the_checkout_demo(tmp_path: Path) -> None:
     assert response.status_code == 200
     assert response.text == f"demo on sqlite:///{tmp_path / 'sessionclaims-demo.db'}"
     assert f"Open http://127.0.0.1:{port} in your browser" in out
+    assert "a new database" in out  # the first run in this directory keeps nothing yet
+
+
+def test_demo_banner_says_whether_data_was_kept(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert _serve._is_new_sqlite_file(url)
+    assert _serve._is_new_sqlite_file(url + "?busy_timeout=10")
+    (tmp_path / "demo.db").write_bytes(b"")
+    assert not _serve._is_new_sqlite_file(url)
+    assert not _serve._is_new_sqlite_file("postgresql://app@db/demo")
 
 
 @pytest.mark.slow
@@ -1069,7 +1083,17 @@ def test_users_found_by_external_id(cli: Run) -> None:
     assert [u["id"] for u in listed.json["data"]] == [user_id]
     assert cli("--json", "users", "list", "--external-id", "auth0|4").json["total_count"] == 0
     assert_error(cli("users", "get", "--external-id", "nobody"), "external_id 'nobody'")
-    assert_error(cli("users", "create", "--external-id", "auth0|42"), "external_id")
+    # the errors say what to run: an id of the app's own is looked up with --external-id
+    assert_error(
+        cli("users", "get", "auth0|42"),
+        "user 'auth0|42' was not found",
+        "sessionclaims users get --external-id auth0|42",
+    )
+    assert_error(
+        cli("users", "create", "--external-id", "auth0|42"),
+        "external_id 'auth0|42'",
+        "sessionclaims users get --external-id auth0|42",
+    )
     assert cli("users", "get").code == 2  # USER_ID or --external-id
     assert cli("users", "get", user_id, "--external-id", "auth0|42").code == 2
 

@@ -1,11 +1,11 @@
-"""TPL template render cost: the templates.md example on ~4 KB of public metadata.
+"""TPL template render cost: an example session template on ~4 KB of public metadata.
 
-The session template of templates.md (``metadata`` = the whole public metadata, ``role``
+The example session template (``metadata`` = the whole public metadata, ``role``
 with a fallback, an interpolated ``greeting`` from unsafe metadata, a nested ``org.plan``)
 is compiled once; what is timed is ``CompiledTemplate.render(user, session)`` for a user
 whose public metadata is ~4 KB as compact JSON. For scale, the same run times one
 ``json.dumps`` (compact) of that metadata, the least any token carrying it pays again
-when it is signed. Report only (templates.md: "a render costs microseconds").
+when it is signed. Report only.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ EXAMPLE_TEMPLATE: dict[str, Any] = {
     "greeting": "Hello {{user.unsafe_metadata.nickname}}",
     "org": {"plan": "{{user.public_metadata.plan}}"},
 }
-"""The example at the top of templates.md."""
+"""The example session template: every kind of value a template renders."""
 
-RENDER = "sessionclaims CompiledTemplate.render (templates.md example)"
+RENDER = "sessionclaims CompiledTemplate.render (the example template)"
 DUMPS = "json.dumps of the same public metadata (compact; reference)"
 
 
@@ -123,5 +123,5 @@ SCENARIO = Scenario(
     id="TPL",
     title="template render",
     run=run,
-    description="µs to render the templates.md example template for ~4 KB public metadata",
+    description="µs to render the example session template for ~4 KB public metadata",
 )

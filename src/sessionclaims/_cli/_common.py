@@ -154,7 +154,14 @@ def make_backend(
     without a configured issuer (the issuer is a property of tokens, not of users, sessions
     or keys)."""
     merged = {**setting_overrides(args), **settings}
-    if not issues_tokens and not _resolve(merged, args.config)[1]:
+    if not _resolve(merged, args.config)[1]:
+        if issues_tokens:
+            raise CLIError(
+                "issuer is required: this command mints tokens, and every token carries "
+                "the exact issuer URL as 'iss' (your app's issuer, e.g. "
+                "https://auth.example.com): give --issuer URL, SESSIONCLAIMS_ISSUER or "
+                "issuer in the TOML file"
+            )
         merged["issuer"] = _NO_ISSUER
     database_url = merged.pop("database_url", None)
     return Backend(database_url, config_file=args.config, **merged)

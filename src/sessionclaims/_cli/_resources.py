@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 from typing import Any
 
+from .._errors import ExternalIdTaken, UserNotFound
 from ..backend import Backend
 from ..backend._context import Page
 from ..backend.signing_keys import KeyInfo
@@ -84,7 +85,14 @@ def users_create(args: argparse.Namespace, out: Output) -> int:
     async def action(backend: Backend) -> User:
         return await backend.users.create_user(external_id=args.external_id, **tiers)
 
-    out.user(run(args, action, issues_tokens=False))
+    try:
+        user = run(args, action, issues_tokens=False)
+    except ExternalIdTaken as exc:
+        raise CLIError(
+            f"another user already has external_id {args.external_id!r}: "
+            f"`sessionclaims users get --external-id {args.external_id}` shows it"
+        ) from exc
+    out.user(user)
     return 0
 
 
@@ -96,7 +104,16 @@ def users_get(args: argparse.Namespace, out: Output) -> int:
             return await backend.users.get_user_by_external_id(args.external_id)
         return await backend.users.get_user(args.user_id)
 
-    out.user(run(args, action, issues_tokens=False))
+    try:
+        user = run(args, action, issues_tokens=False)
+    except UserNotFound as exc:
+        if args.external_id is not None or args.user_id.startswith("user_"):
+            raise
+        raise CLIError(
+            f"{exc}: user ids start with 'user_'; to find a user by your own id, "
+            f"run `sessionclaims users get --external-id {args.user_id}`"
+        ) from exc
+    out.user(user)
     return 0
 
 

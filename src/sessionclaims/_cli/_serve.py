@@ -211,6 +211,7 @@ def demo(args: argparse.Namespace, out: Output) -> int:
     database_url = args.database_url or (
         "sqlite:///" + str(Path("sessionclaims-demo.db").resolve())
     )
+    first_run = _is_new_sqlite_file(database_url)
     create_app = _load_create_app(path)
     sock = _bind("127.0.0.1", args.port)
     url = _url(sock)
@@ -226,7 +227,7 @@ def demo(args: argparse.Namespace, out: Output) -> int:
             "demo": str(path),
             "fresh": args.fresh,
         },
-        lambda: _demo_banner(out, url, database_url, fresh=args.fresh),
+        lambda: _demo_banner(out, url, database_url, fresh=args.fresh, first_run=first_run),
     )
     sys.stdout.flush()
     try:
@@ -236,11 +237,22 @@ def demo(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
-def _demo_banner(out: Output, url: str, database_url: str, *, fresh: bool) -> None:
+def _is_new_sqlite_file(database_url: str) -> bool:
+    """Whether ``database_url`` names an SQLite file that does not exist yet."""
+    if not database_url.startswith("sqlite:///"):
+        return False
+    return not Path(database_url.removeprefix("sqlite:///").partition("?")[0]).exists()
+
+
+def _demo_banner(
+    out: Output, url: str, database_url: str, *, fresh: bool, first_run: bool = False
+) -> None:
     out.line("sessionclaims demo is running.")
     out.line(f"Open {url} in your browser  (Press CTRL+C to quit)")
     out.line(f"  store  {shown_url(database_url)}")
     if fresh:
         out.line("  data   starting over: the demo people are seeded anew")
+    elif first_run:
+        out.line("  data   a new database, seeded with the demo people (kept between runs)")
     else:
         out.line("  data   kept from earlier runs (`sessionclaims demo --fresh` starts over)")
