@@ -129,9 +129,11 @@ async def test_without_any_secret_a_key_file_beside_the_database_holds_one(
         assert await signed_in(later, token)
     assert unseal(stored_keys(db)[kid], KeyEncryptionKey.from_secret_key(SECRET_KEY), kid)
     os.remove(db.removeprefix("sqlite:///") + KEY_FILE_SUFFIX)
-    with pytest.raises(ConfigurationError, match="no key-encryption secret is configured"):
+    with pytest.raises(ConfigurationError, match="no key-encryption secret is configured") as e:
         async with make_backend(db, clock, secret_key=None):
             pass
+    assert "the secret they were written with" in str(e.value)
+    assert "key_encryption='none'" not in str(e.value)  # opting out would not open them
     assert key_file(db) == (None, None)  # not created over keys sealed under another secret
 
 

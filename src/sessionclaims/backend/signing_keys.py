@@ -368,6 +368,15 @@ class KeyManager:
                 "(docs/security.md)",
                 url or "the store",
             )
+        elif sealing is None and any(is_sealed(r.private_key) for r in records):
+            # Opting out would not help: keys already sealed stay sealed.
+            raise ConfigurationError(
+                f"the private signing keys in {url or 'this store'} are encrypted and no "
+                "key-encryption secret is configured: give the secret they were written "
+                "with, key_encryption_secret (SESSIONCLAIMS_KEY_ENCRYPTION_SECRET) or "
+                "secret_key (SESSIONCLAIMS_SECRET_KEY), as your app has them (admin "
+                "commands need the app's configuration); see docs/security.md"
+            )
         elif sealing is None and url != _IN_MEMORY_URL:
             raise ConfigurationError(
                 f"private signing keys are encrypted at rest and no key-encryption secret "
