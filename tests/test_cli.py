@@ -724,7 +724,12 @@ def test_tokens_verify(cli: Run, bare: Run, minted: dict[str, Any]) -> None:
     assert report["verification"]["verified"] is True
 
     wrong = cli("tokens", "verify", minted["token"], "--issuer", "https://other.example")
-    assert_error(wrong, "does not verify: token-invalid-issuer")
+    assert_error(
+        wrong,
+        "does not verify: token-invalid-issuer",
+        f"the token's iss is {ISSUER!r} and the configured issuer is 'https://other.example'",
+        "--issuer",
+    )
     assert wrong.out == ""
     wrong_json = cli("--json", "tokens", "verify", minted["token"], "--issuer", "https://o.x")
     assert wrong_json.code == 1
@@ -779,6 +784,7 @@ def test_tokens_verify_cookie_and_required_claims(cli: Run, minted: dict[str, An
     assert_error(
         cli(*party, "tokens", "verify", minted["token"], "--cookie"),
         "token-invalid-authorized-party",
+        "the token carries no azp",
     )
     assert_error(
         cli("tokens", "verify", minted["token"], "--required-claims", "sub,org"),
@@ -804,7 +810,22 @@ def test_tokens_verify_expired(bare: Run, tmp_path: Path) -> None:
         key,
     )
     args = ("--issuer", ISSUER, "tokens")
-    assert_error(bare(*args, "verify", token, "--jwks-file", str(jwks)), "token-expired")
+    assert_error(
+        bare(*args, "verify", token, "--jwks-file", str(jwks)),
+        "token-expired",
+        "it expired 9 min ago",
+        "sessionclaims sessions token SESSION_ID",
+    )
+    other = encode_token(
+        {"iss": ISSUER, "sub": "u", "sid": "s", "iat": now, "exp": now + 60},
+        SigningKey.generate("ES256"),
+    )
+    assert_error(
+        bare(*args, "verify", other, "--jwks-file", str(jwks)),
+        "token-unknown-key",
+        f"no key of {jwks} has kid",
+        "--jwks-url",
+    )
     inspected = bare(*args, "inspect", token, "--jwks-file", str(jwks))
     assert inspected.code == 0
     assert "does not verify: token-expired" in inspected.out

@@ -293,5 +293,42 @@ def tokens_verify(args: argparse.Namespace, out: Output) -> int:
 
     out.result(_report(decoded, verdict), text)
     if not verdict.verified:
-        raise CLIError(f"does not verify: {verdict.reason} ({verdict.message})")
+        hint = _hint(args, decoded, verdict)
+        raise CLIError(
+            f"does not verify: {verdict.reason} ({verdict.message})" + (hint and f": {hint}")
+        )
     return 0
+
+
+def _hint(args: argparse.Namespace, decoded: _Decoded, verdict: _Verdict) -> str:
+    """What to do about the reasons a user meets first ("" when there is nothing to add)."""
+    settings = resolve_args_settings(args)[0]
+    claims = decoded.claims
+    if verdict.reason == "token-invalid-issuer":
+        return (
+            f"the token's iss is {claims.get('iss')!r} and the configured issuer is "
+            f"{settings.issuer!r}; give the issuer that minted it (--issuer)"
+        )
+    if verdict.reason == "token-invalid-authorized-party":
+        parties = ", ".join(settings.authorized_parties)
+        if "azp" not in claims:
+            return (
+                f"the token carries no azp, which a cookie token needs when authorized "
+                f"parties are configured ({parties}); mint it with --origin"
+            )
+        return (
+            f"the token's azp is {claims['azp']!r} and the authorized parties are "
+            f"{parties}; add it with --authorized-party"
+        )
+    if verdict.reason == "token-unknown-key":
+        return (
+            f"no key of {verdict.source} has kid {decoded.header.get('kid')!r}; verify "
+            "against the keys of the issuer that minted it (its --database-url or "
+            "--jwks-url)"
+        )
+    if verdict.reason == "token-expired" and type(claims.get("exp")) is int:
+        return (
+            f"it expired {_ago(claims['exp'] - time.time())}; "
+            "`sessionclaims sessions token SESSION_ID` mints a fresh one"
+        )
+    return ""
