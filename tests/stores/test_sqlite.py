@@ -112,11 +112,17 @@ async def test_connection_settings(tmp_path: Path) -> None:
         await store.close()
 
 
-@pytest.mark.parametrize("where", ["missing-dir/auth.db", "a-directory"])
-async def test_unreachable_path_is_store_unavailable(tmp_path: Path, where: str) -> None:
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [
+        ("missing-dir/auth.db", "the directory .*missing-dir does not exist \\(create it"),
+        ("a-directory", "unable to open"),
+    ],
+)
+async def test_unreachable_path_is_store_unavailable(tmp_path: Path, where: str, says: str) -> None:
     (tmp_path / "a-directory").mkdir()
     store = SQLiteStore(tmp_path / where)
-    with pytest.raises(StoreUnavailable, match="unable to open"):
+    with pytest.raises(StoreUnavailable, match=says):
         await store.open()
     with pytest.raises(StoreUnavailable, match="not open"):
         await store.get_user("user_1")

@@ -17,6 +17,7 @@ import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -125,6 +126,13 @@ class SQLiteStore(DelegatingStore[sqlite3.Connection]):
                 return
             executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sessionclaims-sqlite")
             loop = asyncio.get_running_loop()
+            folder = None if self.path is None else Path(self.path).parent
+            if folder is not None and not folder.is_dir():
+                executor.shutdown(wait=False)
+                raise StoreUnavailable(
+                    f"cannot open the SQLite store {self.url}: the directory {folder} does "
+                    "not exist (create it, or fix the path in the database URL)"
+                )
             try:
                 self._conn = await loop.run_in_executor(executor, self._translated, self._connect)
             except BaseException:
