@@ -775,6 +775,55 @@ def test_tokens_verify_uses_the_database_in_effect(
     assert bare("--config", str(toml), "tokens", "verify", token).code == 0
 
 
+READ_ONLY_COMMANDS = (
+    ("keys", "list"),
+    ("keys", "jwks"),
+    ("users", "list"),
+    ("users", "get", "user_x"),
+    ("users", "get", "--external-id", "ada"),
+    ("sessions", "list"),
+    ("sessions", "get", "sess_x"),
+    ("sessions", "token", "sess_x"),
+    ("organizations", "list"),
+    ("organizations", "get", "acme"),
+    ("memberships", "list", "--org", "org_x"),
+    ("memberships", "get", "org_x", "user_x"),
+)
+
+
+def test_read_only_commands_never_create_the_default_database(
+    bare: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no database URL anywhere and no ./sessionclaims.db: reading commands refuse, saying
+    # where they looked and how to point at a database, and create nothing
+    monkeypatch.setenv("SESSIONCLAIMS_ISSUER", ISSUER)
+    for command in READ_ONLY_COMMANDS:
+        assert_error(
+            bare(*command),
+            f"{' '.join(command[:2])}: no database exists at the default "
+            "sqlite:///sessionclaims.db",
+            str(tmp_path / "sessionclaims.db"),
+            "--database-url",
+            "SESSIONCLAIMS_DATABASE_URL",
+            code=2,
+        )
+    templates = tmp_path / "t.json"
+    templates.write_text("{}")
+    assert_error(
+        bare("templates", "check", str(templates), "--user", "user_x"), "no database", code=2
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]  # nothing created
+
+    # a write creates it; then the reads read it
+    user_id = create_user(bare)
+    assert (tmp_path / "sessionclaims.db").exists()
+    assert bare("--json", "users", "get", user_id).json["id"] == user_id
+    assert bare("--json", "keys", "list").json["data"]
+    # a database URL that is given is opened as before
+    elsewhere = f"sqlite:///{tmp_path / 'other.db'}"
+    assert bare("--database-url", elsewhere, "users", "list").code == 0
+
+
 def test_tokens_verify_cookie_and_required_claims(cli: Run, minted: dict[str, Any]) -> None:
     # minted without authorized parties: the token carries no azp
     party = ("--authorized-party", "https://app.example.com")

@@ -20,7 +20,7 @@ from .._errors import ConfigurationError
 from ..backend import Backend
 from ..config import Settings, resolve_settings
 from ..models import Session, User
-from ..stores import redact_url
+from ..stores import SQLiteStore, redact_url
 
 __all__ = [
     "GLOBAL_DEFAULTS",
@@ -32,8 +32,10 @@ __all__ = [
     "load_json_argument",
     "load_json_object",
     "make_backend",
+    "no_default_database",
     "parse_json",
     "read_text",
+    "require_database",
     "resolve_args_settings",
     "run_with_backend",
     "setting_overrides",
@@ -190,14 +192,42 @@ def _resolve(overrides: dict[str, Any], config_file: str | None) -> tuple[Settin
         raise
 
 
+def no_default_database(args: argparse.Namespace, settings: Settings) -> bool:
+    """True when no database URL is configured and the default one holds no database."""
+    default = Settings().database_url
+    if args.database_url or settings.database_url != default:
+        return False
+    return not Path(SQLiteStore.from_url(default).path or "").exists()
+
+
+def require_database(args: argparse.Namespace, command: str) -> None:
+    """Refuse (exit 2) a command that only reads when no database URL is configured and the
+    default file does not exist: opening it would create an empty database."""
+    settings, _ = resolve_args_settings(args)
+    if no_default_database(args, settings):
+        raise CLIError(
+            f"{command}: no database exists at the default {settings.database_url} "
+            f"({Path(SQLiteStore.from_url(settings.database_url).path or '').resolve()}); "
+            "point at yours with --database-url URL "
+            "or SESSIONCLAIMS_DATABASE_URL (or database_url in the TOML file); it is created by "
+            "the first command that writes (users create, sessions create, serve)",
+            exit_code=2,
+        )
+
+
 def run_with_backend(
     args: argparse.Namespace,
     action: Callable[[Backend], Awaitable[T]],
     *,
     issues_tokens: bool = True,
+    reads_only: str | None = None,
 ) -> T:
     """Run ``action`` on an open backend in one event loop; the backend is closed after.
-    ``issues_tokens`` as for :func:`make_backend`."""
+    ``issues_tokens`` as for :func:`make_backend`. ``reads_only`` names a command that
+    writes nothing: it is refused by :func:`require_database` rather than create the
+    default database."""
+    if reads_only is not None:
+        require_database(args, reads_only)
 
     async def run() -> T:
         async with make_backend(args, issues_tokens=issues_tokens) as backend:

@@ -115,7 +115,7 @@ def organizations_get(args: argparse.Namespace, out: Output) -> int:
     async def action(backend: Backend) -> Organization:
         return await backend.organizations.get_organization(args.org)
 
-    _organization(out, run(args, action, issues_tokens=False))
+    _organization(out, run(args, action, issues_tokens=False, reads_only="organizations get"))
     return 0
 
 
@@ -127,7 +127,7 @@ def organizations_list(args: argparse.Namespace, out: Output) -> int:
             limit=args.limit, offset=args.offset, query=args.query
         )
 
-    page = run(args, action, issues_tokens=False)
+    page = run(args, action, issues_tokens=False, reads_only="organizations list")
 
     def text() -> None:
         for org in page.data:
@@ -209,7 +209,7 @@ def memberships_get(args: argparse.Namespace, out: Output) -> int:
     async def action(backend: Backend) -> Membership:
         return await backend.organizations.get_membership(args.org_id, args.user_id)
 
-    _membership(out, run(args, action, issues_tokens=False))
+    _membership(out, run(args, action, issues_tokens=False, reads_only="memberships get"))
     return 0
 
 
@@ -221,7 +221,7 @@ def memberships_list(args: argparse.Namespace, out: Output) -> int:
             organization_id=args.org, user_id=args.user, limit=args.limit, offset=args.offset
         )
 
-    page = run(args, action, issues_tokens=False)
+    page = run(args, action, issues_tokens=False, reads_only="memberships list")
 
     def text() -> None:
         for m in page.data:

@@ -105,7 +105,7 @@ def users_get(args: argparse.Namespace, out: Output) -> int:
         return await backend.users.get_user(args.user_id)
 
     try:
-        user = run(args, action, issues_tokens=False)
+        user = run(args, action, issues_tokens=False, reads_only="users get")
     except UserNotFound as exc:
         if args.external_id is not None or args.user_id.startswith("user_"):
             raise
@@ -125,7 +125,7 @@ def users_list(args: argparse.Namespace, out: Output) -> int:
             limit=args.limit, offset=args.offset, external_id=args.external_id
         )
 
-    page = run(args, action, issues_tokens=False)
+    page = run(args, action, issues_tokens=False, reads_only="users list")
 
     def text() -> None:
         for user in page.data:
@@ -200,7 +200,7 @@ def sessions_get(args: argparse.Namespace, out: Output) -> int:
     async def action(backend: Backend) -> Session:
         return await backend.sessions.get_session(args.session_id)
 
-    out.session(run(args, action, issues_tokens=False))
+    out.session(run(args, action, issues_tokens=False, reads_only="sessions get"))
     return 0
 
 
@@ -212,7 +212,7 @@ def sessions_list(args: argparse.Namespace, out: Output) -> int:
             user_id=args.user_id, status=args.status, limit=args.limit, offset=args.offset
         )
 
-    page = run(args, action, issues_tokens=False)
+    page = run(args, action, issues_tokens=False, reads_only="sessions list")
 
     def text() -> None:
         for session in page.data:
@@ -264,7 +264,7 @@ def sessions_token(args: argparse.Namespace, out: Output) -> int:
             args.session_id, args.template, expires_in_seconds=args.expires_in
         )
 
-    jwt = run(args, action)
+    jwt = run(args, action, reads_only="sessions token")
     out.result({"jwt": jwt}, lambda: out.line(jwt))
     return 0
 
@@ -289,7 +289,7 @@ def keys_list(args: argparse.Namespace, out: Output) -> int:
     async def action(backend: Backend) -> list[KeyInfo]:
         return backend.keys.list()
 
-    keys = run(args, action, issues_tokens=False)
+    keys = run(args, action, issues_tokens=False, reads_only="keys list")
     out.result({"data": [_key_dict(k) for k in keys]}, lambda: _keys_text(out, keys))
     return 0
 
@@ -320,7 +320,7 @@ def keys_jwks(args: argparse.Namespace, out: Output) -> int:
     async def action(backend: Backend) -> dict[str, list[dict[str, str]]]:
         return backend.jwks()
 
-    out.json(run(args, action, issues_tokens=False))
+    out.json(run(args, action, issues_tokens=False, reads_only="keys jwks"))
     return 0
 
 

@@ -42,7 +42,15 @@ from .._errors import NotAMember
 from ..backend import Backend
 from ..backend.issuer import ActiveOrganization
 from ..stores.base import UserRecord
-from ._common import CLIError, Output, compact, make_backend, parse_json, read_text
+from ._common import (
+    CLIError,
+    Output,
+    compact,
+    make_backend,
+    parse_json,
+    read_text,
+    require_database,
+)
 
 __all__ = ["templates_check"]
 
@@ -139,6 +147,8 @@ def templates_check(args: argparse.Namespace, out: Output) -> int:
     if args.user is None:
         # Nothing to read: a throw-away in-memory store only provides a signing key.
         settings["database_url"] = "sqlite://"
+    else:
+        require_database(args, "templates check --user")
     backend = make_backend(args, **settings)  # TemplateError here: path and column
 
     async def run() -> dict[str, Any]:

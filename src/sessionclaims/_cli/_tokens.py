@@ -39,7 +39,15 @@ from ..config import Settings
 from ..keys import KeySet
 from ..stores import SQLiteStore, Store, open_store
 from ..tokens import REQUIRED_CLAIMS, TokenVerifier, VerifyOptions, unverified_header
-from ._common import CLIError, Output, iso_time, read_text, resolve_args_settings, shown_url
+from ._common import (
+    CLIError,
+    Output,
+    iso_time,
+    no_default_database,
+    read_text,
+    resolve_args_settings,
+    shown_url,
+)
 
 __all__ = ["tokens_inspect", "tokens_verify"]
 
@@ -140,21 +148,13 @@ async def _read_keys(store: Store) -> KeySet:
     return KeySet.from_jwks({"keys": [json.loads(r.public_jwk) for r in live]})
 
 
-def _no_default_database(args: argparse.Namespace, settings: Settings) -> bool:
-    """True when no database URL is configured and the default one holds no database."""
-    default = Settings().database_url
-    if args.database_url or settings.database_url != default:
-        return False
-    return not Path(SQLiteStore.from_url(default).path or "").exists()
-
-
 def _key_source(args: argparse.Namespace, settings: Settings) -> tuple[str, KeySet] | None:
     if args.jwks_url:
         return args.jwks_url, _jwks_from_url(args.jwks_url)
     if args.jwks_file:
         text = read_text(args.jwks_file, "--jwks-file")
         return args.jwks_file, _jwks_document(text, args.jwks_file)
-    if _no_default_database(args, settings):
+    if no_default_database(args, settings):
         return None
     return shown_url(settings.database_url), _store_keys(settings.database_url)
 
