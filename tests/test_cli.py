@@ -1356,6 +1356,39 @@ def test_memberships_errors(cli: Run) -> None:
     assert cli("memberships", "update", org["id"], admin).code == 2  # --role missing
 
 
+def test_organization_commands_take_a_slug(cli: Run) -> None:
+    # every ORG argument is an id or a slug; a slug is resolved to its organization
+    admin, member = create_user(cli), create_user(cli)
+    org = create_org(cli, "Acme Co", "--slug", "acme-co", "--created-by", admin)
+    renamed = cli("--json", "organizations", "update", "acme-co", "--name", "Acme Inc").json
+    assert (renamed["id"], renamed["name"]) == (org["id"], "Acme Inc")
+    meta = cli("--json", "organizations", "update-metadata", "acme-co", "--public", '{"a": 1}')
+    assert meta.json["public_metadata"] == {"a": 1}
+    replaced = cli("--json", "organizations", "replace-metadata", "acme-co", "--public", "{}")
+    assert replaced.json["public_metadata"] == {}
+    created = cli("--json", "memberships", "create", "acme-co", member).json
+    assert created["organization_id"] == org["id"]
+    assert cli("--json", "memberships", "get", "acme-co", member).json == created
+    listed = cli("--json", "memberships", "list", "--org", "acme-co").json
+    assert listed["total_count"] == 2
+    promoted = cli("--json", "memberships", "update", "acme-co", member, "--role", "org:admin")
+    assert promoted.json["role"] == "org:admin"
+    seat = ("--public", '{"seat": 1}')
+    assert cli("--json", "memberships", "update-metadata", "acme-co", member, *seat).code == 0
+    assert cli("--json", "memberships", "replace-metadata", "acme-co", member, *seat).code == 0
+    session = create_session(cli, member, "--active-organization", "acme-co")
+    assert session["session"]["active_organization_id"] == org["id"]
+    switched = cli("--json", "sessions", "set-organization", session["session"]["id"], "acme-co")
+    assert switched.json["session"]["active_organization_id"] == org["id"]
+    removed = cli("memberships", "delete", "acme-co", member)
+    assert f"from {org['id']}" in removed.out
+    deleted = cli("--json", "organizations", "delete", "acme-co").json
+    assert deleted == {"id": org["id"], "object": "organization", "deleted": True}
+    # a slug no organization has is not found, by that name
+    assert_error(cli("memberships", "create", "acme-co", member), "'acme-co'", "not found")
+    assert "ORG_ID_OR_SLUG" in cli("organizations", "update", "--help").out
+
+
 def test_sessions_with_an_active_organization(cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SESSIONCLAIMS_ROLES", ROLES_JSON)
     admin, outsider = create_user(cli), create_user(cli)

@@ -3,7 +3,8 @@
 Each command opens the configured backend once, calls one method and prints its result:
 the HTTP API's organization and membership objects with ``--json``. Organizations and
 memberships have two metadata tiers (``--public`` / ``--trusted``, ``--private``). None of
-these commands mints a token, so none needs an issuer.
+these commands mints a token, so none needs an issuer. Every ``ORG`` argument is an
+organization id (``org_…``) or its slug: a slug is resolved to its id first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from ..models import Membership, Organization
 
 __all__ = [
+    "org_id",
     "memberships_create",
     "memberships_delete",
     "memberships_get",
@@ -61,6 +63,14 @@ def _write_tiers(args: argparse.Namespace) -> dict[str, Any]:
             exit_code=2,
         )
     return tiers
+
+
+async def org_id(backend: Backend, org: str) -> str:
+    """The id of organization ``org``, an id (``org_…``, taken as it is) or a slug (looked
+    up: :class:`~sessionclaims.OrganizationNotFound` when no organization has it)."""
+    if org.startswith("org_"):
+        return org
+    return (await backend.organizations.get_organization(org)).id
 
 
 # -- output -----------------------------------------------------------------------------
@@ -139,13 +149,13 @@ def organizations_list(args: argparse.Namespace, out: Output) -> int:
 
 
 def organizations_update(args: argparse.Namespace, out: Output) -> int:
-    """``organizations update ORG_ID [--name NAME] [--slug SLUG]``"""
+    """``organizations update ORG [--name NAME] [--slug SLUG]``"""
     if args.new_name is None and args.slug is None:
         raise CLIError("give --name or --slug (or both)", exit_code=2)
 
     async def action(backend: Backend) -> Organization:
         return await backend.organizations.update_organization(
-            args.org_id, name=args.new_name, slug=args.slug
+            await org_id(backend, args.org_id), name=args.new_name, slug=args.slug
         )
 
     _organization(out, run(args, action, issues_tokens=False))
@@ -153,50 +163,51 @@ def organizations_update(args: argparse.Namespace, out: Output) -> int:
 
 
 def organizations_update_metadata(args: argparse.Namespace, out: Output) -> int:
-    """``organizations update-metadata ORG_ID --public JSON ...``: merge (``null`` deletes)."""
+    """``organizations update-metadata ORG --public JSON ...``: merge (``null`` deletes)."""
     tiers = _write_tiers(args)
 
     async def action(backend: Backend) -> Organization:
-        return await backend.organizations.update_organization_metadata(args.org_id, **tiers)
+        return await backend.organizations.update_organization_metadata(
+            await org_id(backend, args.org_id), **tiers
+        )
 
     _organization(out, run(args, action, issues_tokens=False))
     return 0
 
 
 def organizations_replace_metadata(args: argparse.Namespace, out: Output) -> int:
-    """``organizations replace-metadata ORG_ID --public JSON ...``: each tier replaced."""
+    """``organizations replace-metadata ORG --public JSON ...``: each tier replaced."""
     tiers = _write_tiers(args)
 
     async def action(backend: Backend) -> Organization:
-        return await backend.organizations.replace_organization_metadata(args.org_id, **tiers)
+        return await backend.organizations.replace_organization_metadata(
+            await org_id(backend, args.org_id), **tiers
+        )
 
     _organization(out, run(args, action, issues_tokens=False))
     return 0
 
 
 def organizations_delete(args: argparse.Namespace, out: Output) -> int:
-    """``organizations delete ORG_ID``: its memberships go too."""
+    """``organizations delete ORG``: its memberships go too."""
 
-    async def action(backend: Backend) -> None:
-        await backend.organizations.delete_organization(args.org_id)
+    async def action(backend: Backend) -> str:
+        the_id = await org_id(backend, args.org_id)
+        await backend.organizations.delete_organization(the_id)
+        return the_id
 
-    run(args, action, issues_tokens=False)
-    _deleted(
-        out,
-        args.org_id,
-        "organization",
-        f"deleted organization {args.org_id} (and its memberships)",
-    )
+    deleted = run(args, action, issues_tokens=False)
+    _deleted(out, deleted, "organization", f"deleted organization {deleted} (and its memberships)")
     return 0
 
 
 # -- memberships ------------------------------------------------------------------------
 def memberships_create(args: argparse.Namespace, out: Output) -> int:
-    """``memberships create ORG_ID USER_ID [--role ROLE]``"""
+    """``memberships create ORG USER_ID [--role ROLE]``"""
 
     async def action(backend: Backend) -> Membership:
         return await backend.organizations.create_membership(
-            args.org_id, args.user_id, role=args.role
+            await org_id(backend, args.org_id), args.user_id, role=args.role
         )
 
     _membership(out, run(args, action, issues_tokens=False))
@@ -204,21 +215,26 @@ def memberships_create(args: argparse.Namespace, out: Output) -> int:
 
 
 def memberships_get(args: argparse.Namespace, out: Output) -> int:
-    """``memberships get ORG_ID USER_ID``"""
+    """``memberships get ORG USER_ID``"""
 
     async def action(backend: Backend) -> Membership:
-        return await backend.organizations.get_membership(args.org_id, args.user_id)
+        return await backend.organizations.get_membership(
+            await org_id(backend, args.org_id), args.user_id
+        )
 
     _membership(out, run(args, action, issues_tokens=False, reads_only="memberships get"))
     return 0
 
 
 def memberships_list(args: argparse.Namespace, out: Output) -> int:
-    """``memberships list (--org ORG_ID | --user USER_ID) [--limit N] [--offset N]``"""
+    """``memberships list (--org ORG | --user USER_ID) [--limit N] [--offset N]``"""
 
     async def action(backend: Backend) -> Page[Membership]:
         return await backend.organizations.list_memberships(
-            organization_id=args.org, user_id=args.user, limit=args.limit, offset=args.offset
+            organization_id=None if args.org is None else await org_id(backend, args.org),
+            user_id=args.user,
+            limit=args.limit,
+            offset=args.offset,
         )
 
     page = run(args, action, issues_tokens=False, reads_only="memberships list")
@@ -233,11 +249,11 @@ def memberships_list(args: argparse.Namespace, out: Output) -> int:
 
 
 def memberships_update(args: argparse.Namespace, out: Output) -> int:
-    """``memberships update ORG_ID USER_ID --role ROLE``"""
+    """``memberships update ORG USER_ID --role ROLE``"""
 
     async def action(backend: Backend) -> Membership:
         return await backend.organizations.update_membership(
-            args.org_id, args.user_id, role=args.role
+            await org_id(backend, args.org_id), args.user_id, role=args.role
         )
 
     _membership(out, run(args, action, issues_tokens=False))
@@ -245,12 +261,12 @@ def memberships_update(args: argparse.Namespace, out: Output) -> int:
 
 
 def memberships_update_metadata(args: argparse.Namespace, out: Output) -> int:
-    """``memberships update-metadata ORG_ID USER_ID --public JSON ...``: merge."""
+    """``memberships update-metadata ORG USER_ID --public JSON ...``: merge."""
     tiers = _write_tiers(args)
 
     async def action(backend: Backend) -> Membership:
         return await backend.organizations.update_membership_metadata(
-            args.org_id, args.user_id, **tiers
+            await org_id(backend, args.org_id), args.user_id, **tiers
         )
 
     _membership(out, run(args, action, issues_tokens=False))
@@ -258,12 +274,12 @@ def memberships_update_metadata(args: argparse.Namespace, out: Output) -> int:
 
 
 def memberships_replace_metadata(args: argparse.Namespace, out: Output) -> int:
-    """``memberships replace-metadata ORG_ID USER_ID --public JSON ...``: replace."""
+    """``memberships replace-metadata ORG USER_ID --public JSON ...``: replace."""
     tiers = _write_tiers(args)
 
     async def action(backend: Backend) -> Membership:
         return await backend.organizations.replace_membership_metadata(
-            args.org_id, args.user_id, **tiers
+            await org_id(backend, args.org_id), args.user_id, **tiers
         )
 
     _membership(out, run(args, action, issues_tokens=False))
@@ -271,16 +287,18 @@ def memberships_replace_metadata(args: argparse.Namespace, out: Output) -> int:
 
 
 def memberships_delete(args: argparse.Namespace, out: Output) -> int:
-    """``memberships delete ORG_ID USER_ID``"""
+    """``memberships delete ORG USER_ID``"""
 
     async def action(backend: Backend) -> Membership:
-        return await backend.organizations.delete_membership(args.org_id, args.user_id)
+        return await backend.organizations.delete_membership(
+            await org_id(backend, args.org_id), args.user_id
+        )
 
     membership = run(args, action, issues_tokens=False)
     _deleted(
         out,
         membership.id,
         "organization_membership",
-        f"removed {args.user_id} from {args.org_id} (membership {membership.id})",
+        f"removed {args.user_id} from {membership.organization_id} (membership {membership.id})",
     )
     return 0

@@ -222,8 +222,8 @@ def _sessions(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentPars
     )
     p.add_argument(
         "--active-organization",
-        metavar="ORG_ID",
-        help="start with this organization active (the user must be a member)",
+        metavar="ORG_ID_OR_SLUG",
+        help="start with this organization (id or slug) active (the user must be a member)",
     )
     p = b.command(sessions, "get", res.sessions_get, "show a session")
     p.add_argument("session_id", metavar="SESSION_ID")
@@ -248,7 +248,12 @@ def _sessions(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentPars
         "member of the organization.",
     )
     p.add_argument("session_id", metavar="SESSION_ID")
-    p.add_argument("org_id", metavar="ORG_ID", nargs="?", help="the organization to make active")
+    p.add_argument(
+        "org_id",
+        metavar="ORG_ID_OR_SLUG",
+        nargs="?",
+        help="the organization to make active: its id (org_...) or slug",
+    )
     p.add_argument("--clear", action="store_true", help="leave no active organization")
     p = b.command(sessions, "token", res.sessions_token, "mint a fresh token for a session")
     p.add_argument("session_id", metavar="SESSION_ID")
@@ -259,6 +264,9 @@ def _sessions(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentPars
         type=int,
         help="lifetime of a session token (at most max_token_lifetime)",
     )
+
+
+_ORG_HELP = "the organization: its id (org_...) or its slug (looked up first)"
 
 
 def _org_metadata_options(parser: argparse.ArgumentParser) -> None:
@@ -287,7 +295,7 @@ def _organizations(b: _Builder, sub: argparse._SubParsersAction[argparse.Argumen
     p.add_argument("--created-by", metavar="USER_ID", help="the first member (org:admin)")
     _org_metadata_options(p)
     p = b.command(organizations, "get", orgs.organizations_get, "show an organization")
-    p.add_argument("org", metavar="ORG_ID_OR_SLUG")
+    p.add_argument("org", metavar="ORG_ID_OR_SLUG", help=_ORG_HELP)
     p = b.command(
         organizations, "list", orgs.organizations_list, "list organizations, oldest first"
     )
@@ -296,7 +304,7 @@ def _organizations(b: _Builder, sub: argparse._SubParsersAction[argparse.Argumen
     p = b.command(
         organizations, "update", orgs.organizations_update, "rename or re-slug an organization"
     )
-    p.add_argument("org_id", metavar="ORG_ID")
+    p.add_argument("org_id", metavar="ORG_ID_OR_SLUG", help=_ORG_HELP)
     p.add_argument("--name", dest="new_name", metavar="NAME", help="the new name")
     p.add_argument("--slug", metavar="SLUG", help="the new slug")
     p = b.command(
@@ -307,7 +315,7 @@ def _organizations(b: _Builder, sub: argparse._SubParsersAction[argparse.Argumen
         "Merge: each top-level key given replaces the stored one; null deletes it.\n"
         "Session tokens of the organization get the change on their next request.",
     )
-    p.add_argument("org_id", metavar="ORG_ID")
+    p.add_argument("org_id", metavar="ORG_ID_OR_SLUG", help=_ORG_HELP)
     _org_metadata_options(p)
     p = b.command(
         organizations,
@@ -316,7 +324,7 @@ def _organizations(b: _Builder, sub: argparse._SubParsersAction[argparse.Argumen
         "replace whole metadata tiers of an organization",
         "Replace: each tier given is replaced whole ({} clears it); other tiers stay.",
     )
-    p.add_argument("org_id", metavar="ORG_ID")
+    p.add_argument("org_id", metavar="ORG_ID_OR_SLUG", help=_ORG_HELP)
     _org_metadata_options(p)
     p = b.command(
         organizations,
@@ -324,27 +332,29 @@ def _organizations(b: _Builder, sub: argparse._SubParsersAction[argparse.Argumen
         orgs.organizations_delete,
         "delete an organization and its memberships",
     )
-    p.add_argument("org_id", metavar="ORG_ID")
+    p.add_argument("org_id", metavar="ORG_ID_OR_SLUG", help=_ORG_HELP)
 
 
 def _memberships(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     memberships = b.group(sub, "memberships", "people's memberships in organizations")
     p = b.command(memberships, "create", orgs.memberships_create, "make a user a member")
-    p.add_argument("org_id", metavar="ORG_ID")
+    p.add_argument("org_id", metavar="ORG_ID_OR_SLUG", help=_ORG_HELP)
     p.add_argument("user_id", metavar="USER_ID")
     p.add_argument("--role", metavar="ROLE", help="a configured role (default org:member)")
     p = b.command(memberships, "get", orgs.memberships_get, "show a membership")
-    p.add_argument("org_id", metavar="ORG_ID")
+    p.add_argument("org_id", metavar="ORG_ID_OR_SLUG", help=_ORG_HELP)
     p.add_argument("user_id", metavar="USER_ID")
     p = b.command(
         memberships, "list", orgs.memberships_list, "list an organization's or a user's memberships"
     )
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--org", metavar="ORG_ID", help="the organization's memberships")
+    which.add_argument(
+        "--org", metavar="ORG_ID_OR_SLUG", help="the organization's memberships (id or slug)"
+    )
     which.add_argument("--user", metavar="USER_ID", help="the user's memberships")
     _paging(p)
     p = b.command(memberships, "update", orgs.memberships_update, "change a member's role")
-    p.add_argument("org_id", metavar="ORG_ID")
+    p.add_argument("org_id", metavar="ORG_ID_OR_SLUG", help=_ORG_HELP)
     p.add_argument("user_id", metavar="USER_ID")
     p.add_argument("--role", metavar="ROLE", required=True, help="a configured role")
     for name, handler, help in (
@@ -352,11 +362,11 @@ def _memberships(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentP
         ("replace-metadata", orgs.memberships_replace_metadata, "replace a membership's tiers"),
     ):
         p = b.command(memberships, name, handler, help)
-        p.add_argument("org_id", metavar="ORG_ID")
+        p.add_argument("org_id", metavar="ORG_ID_OR_SLUG", help=_ORG_HELP)
         p.add_argument("user_id", metavar="USER_ID")
         _org_metadata_options(p)
     p = b.command(memberships, "delete", orgs.memberships_delete, "remove a member")
-    p.add_argument("org_id", metavar="ORG_ID")
+    p.add_argument("org_id", metavar="ORG_ID_OR_SLUG", help=_ORG_HELP)
     p.add_argument("user_id", metavar="USER_ID")
 
 

@@ -27,6 +27,7 @@ from ._common import (
     shown_url,
 )
 from ._common import run_with_backend as run
+from ._organizations import org_id
 
 __all__ = [
     "config_show",
@@ -174,12 +175,15 @@ def users_delete(args: argparse.Namespace, out: Output) -> int:
 
 # -- sessions ---------------------------------------------------------------------------
 def sessions_create(args: argparse.Namespace, out: Output) -> int:
-    """``sessions create USER_ID [--origin ORIGIN] [--active-organization ORG_ID]``:
+    """``sessions create USER_ID [--origin ORIGIN] [--active-organization ORG]``:
     session, first token, refresh credential."""
 
     async def action(backend: Backend) -> NewSession:
+        active = args.active_organization
         return await backend.sessions.create_session(
-            args.user_id, origin=args.origin, active_organization_id=args.active_organization
+            args.user_id,
+            origin=args.origin,
+            active_organization_id=None if active is None else await org_id(backend, active),
         )
 
     new = run(args, action)
@@ -237,13 +241,16 @@ def sessions_revoke(args: argparse.Namespace, out: Output) -> int:
 
 
 def sessions_set_organization(args: argparse.Namespace, out: Output) -> int:
-    """``sessions set-organization SESSION_ID (ORG_ID | --clear)``: the session and its new
+    """``sessions set-organization SESSION_ID (ORG | --clear)``: the session and its new
     token, which already carries the organization claims (or none after ``--clear``)."""
     if (args.org_id is None) == (not args.clear):
-        raise CLIError("give ORG_ID, or --clear to leave no active organization", exit_code=2)
+        raise CLIError(
+            "give ORG_ID_OR_SLUG, or --clear to leave no active organization", exit_code=2
+        )
 
     async def action(backend: Backend) -> tuple[Session, str]:
-        jwt = await backend.sessions.set_active_organization(args.session_id, args.org_id)
+        active = None if args.org_id is None else await org_id(backend, args.org_id)
+        jwt = await backend.sessions.set_active_organization(args.session_id, active)
         return await backend.sessions.get_session(args.session_id), jwt
 
     session, jwt = run(args, action)
