@@ -319,6 +319,8 @@ async def test_demo_flow_over_asgi(tmp_path: Path, clock: FakeClock) -> None:
         ).status_code == 303
 
         page = (await grace.get("/")).text
+        assert element(page, "who") == "Grace"  # the person's name, not their user id
+        assert element(page, "user-id").startswith("user_")
         assert element(page, "role") == "member"
         assert element(page, "plan") == "free"
         first_iat = int(element(page, "token-iat").split()[3])
@@ -391,13 +393,26 @@ async def test_demo_flow_over_asgi(tmp_path: Path, clock: FakeClock) -> None:
         assert element(page, "reason") == "token-missing"
         assert "make demo DEMO_ARGS=--fresh" in page  # how to start over, on every page
         assert "sessionclaims demo --fresh" in page
-        refused = await grace.get("/admin")
-        assert refused.status_code == 403
-        assert "<title>Sign in first" in refused.text
-        assert 'id="forbidden"' in refused.text
-        assert 'href="/sign-in"' in refused.text
+        # A signed-out visit to a page that needs a sign-in goes to the sign-in page, which
+        # comes back to that page after it; a signed-out form post goes there too.
+        for path in ("/admin", "/organization"):
+            sent = await grace.get(path)
+            assert sent.status_code == 303
+            assert sent.headers["location"] == f"/sign-in?next={path}"
+        posted = await grace.post("/admin/role", data={"role": "admin"}, headers=form_post())
+        assert (posted.status_code, posted.headers["location"]) == (303, "/sign-in")
+        page = (await grace.get("/sign-in?next=/admin")).text
+        assert '<input type="hidden" name="next" value="/admin">' in page
+        back = {"person": "demo-grace", "next": "/admin"}
+        signed_in = await grace.post("/sign-in", data=back, headers=form_post())
+        assert signed_in.headers["location"] == "/admin"
+        assert (await grace.get("/admin")).status_code == 200
+        away = {"person": "demo-grace", "next": "//elsewhere.example/"}
+        signed_in = await grace.post("/sign-in", data=away, headers=form_post())
+        assert signed_in.headers["location"] == "/"  # only a path of this site
         sessions = await app.state.backend.sessions.list_sessions(user_id=grace_id.group(1))
-        assert [s.status for s in sessions.data] == ["ended"]
+        # the session signed out, and the one a second sign-in ended; the latest is active
+        assert sorted(s.status for s in sessions.data) == ["active", "ended", "ended"]
 
 
 async def test_demo_escapes_and_seeds_once(tmp_path: Path, clock: FakeClock) -> None:

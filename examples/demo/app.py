@@ -11,10 +11,13 @@ active organization in the page header, and change a member's role on /organizat
 
 What each part shows:
 
-* ``GET /`` reads role and plan, and the active organization with the person's role in
-  it, from ``request.auth``: the verified session token, with **no** database call.
+* ``GET /`` greets the person by name (a store read) and reads role and plan, and the
+  active organization with the person's role in it, from ``request.auth``: the verified
+  session token, with **no** database call.
   Unsafe metadata (the "birthday" form) is read and written by the browser itself
   through the frontend API (``/auth/v1/me``).
+* A page that needs a signed-in person (``/admin``, ``/organization``) sends a signed-out
+  visitor to ``/sign-in`` (303), which comes back to that page after signing in.
 * ``POST /admin/role`` changes a person's role in public metadata through the backend HTTP
   API with the secret key, the way a non-Python backend would.
 * ``POST /organization/active`` (the header's switcher) makes another organization
@@ -215,6 +218,7 @@ def create_app(
     async def sign_in_page(request: Request) -> Response:
         if (redirect := elsewhere(request)) is not None:
             return redirect
+        back = local_path(request.query_params.get("next"))  # the page that sent them here
         buttons = "".join(
             f'<li><button id="sign-in-{esc(key)}" name="person" value="{esc(key)}">'
             f"Sign in as {esc(user.public_metadata.get('name'))}</button> "
@@ -227,13 +231,15 @@ def create_app(
             '<p class="warn"><strong>DEMO sign-in.</strong> Identity proofing is your '
             "app's job; this page just picks a person. Your app authenticates people "
             "however it likes, then calls <code>backend.sessions.create_session(user.id)</code>."
-            f'</p><form method="post" action="/sign-in"><ul>{buttons}</ul></form>',
+            '</p><form method="post" action="/sign-in">'
+            f'<input type="hidden" name="next" value="{esc(back)}"><ul>{buttons}</ul></form>',
         )
 
     async def sign_in(request: Request) -> Response:
         if not from_this_site(request):
             return forbidden("this form only accepts posts from " + origin)
-        person = (await form(request)).get("person", "")
+        fields = await form(request)
+        person = fields.get("person", "")
         user = (await find_people(backend)).get(person)
         if user is None:
             return page("Unknown person", "<p>No such demo person.</p>", status=400)
@@ -243,7 +249,7 @@ def create_app(
         new = await backend.sessions.create_session(
             user.id, origin=origin, active_organization_id=await first_organization(user)
         )
-        response = RedirectResponse("/", status_code=303)
+        response = RedirectResponse(local_path(fields.get("next")), status_code=303)
         backend.set_session_cookies(response, new, request=request)
         return response
 
@@ -280,8 +286,10 @@ def create_app(
         # middleware verified it (a cache hit after the first time) or, if the backend
         # changed this person since it was issued, reissued it for this very request.
         claims = auth.session_claims
+        name = await display_name(backend, auth.user_id or "")  # a store read, like the header
         admin_link = '<a href="/admin">Admin page</a>' if auth.has(role="admin") else ""
         body = Template(HOME).substitute(
+            name=esc(name),
             user_id=esc(auth.user_id),
             role=esc(claims.get("role")),
             plan=esc(claims.get("plan")),
@@ -410,12 +418,13 @@ def create_app(
         return response
 
     async def refused(request: Request, exc: Exception) -> Response:
-        """Starlette's ``@requires`` raises a bare 403: answer with the demo's own page."""
+        """Starlette's ``@requires`` raises a bare 403: send a signed-out visitor to the
+        sign-in page (back here after it, for a page), else answer with the demo's page."""
         auth = request.auth
         if not auth.is_signed_in:
-            title = "Sign in first"
-            text = '<a href="/sign-in">Sign in</a> as a demo person to open this page.'
-        elif request.url.path.startswith("/organization"):
+            back = f"?next={quote(request.url.path, safe='/')}" if request.method == "GET" else ""
+            return RedirectResponse("/sign-in" + back, status_code=303)
+        if request.url.path.startswith("/organization"):
             title = "Organization admins only"
             text = (
                 "Changing roles here needs the permission <code>org:members:manage</code> "
@@ -469,6 +478,15 @@ def create_app(
 
 
 # -- people -------------------------------------------------------------------------------
+async def display_name(backend: Backend, user_id: str) -> str:
+    """The person's name (the demo seeds it into public metadata), else their id."""
+    try:
+        user = await backend.users.get_user(user_id)
+    except UserNotFound:
+        return user_id
+    return str(user.public_metadata.get("name") or user.external_id or user.id)
+
+
 async def find_people(backend: Backend) -> dict[str, User]:
     """The demo people by external id (store reads: fine on the sign-in and admin pages)."""
     found: dict[str, User] = {}
@@ -767,7 +785,8 @@ FAVICON = (
 SIGN_OUT = '<form method="post" action="/sign-out"><button id="sign-out">Sign out</button></form>'
 
 HOME = """
-<p>Signed in as <strong id="who">$user_id</strong>. $admin_link</p>
+<p>Signed in as <strong id="who">$name</strong>
+<span class="note">(<code id="user-id">$user_id</code>)</span>. $admin_link</p>
 <section class="claims">
   <h2>From the session token</h2>
   <p class="note">Read from <code>request.auth</code>: the verified token, no database
