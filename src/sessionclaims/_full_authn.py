@@ -150,17 +150,14 @@ class BackendAuthenticator:
                 return self._issued(scope, token, verified, from_cookie)
         if stale.sid is None:
             return self._revoked(scope)
-        sessions = backend.sessions
-        outcome = await self._issue(
-            scope, stale.sid, from_cookie, sessions.reissue(stale.sid, user_id=stale.sub)
+        signed = await self._signed(
+            scope, stale.sid, backend.sessions.reissue(stale.sid, user_id=stale.sub)
         )
-        issued = outcome.auth
-        if issued.is_signed_in and outcome.headers:
-            token = outcome.headers[0][1].decode("ascii")
-            # _issue remembered it: a cache hit, no signature check.
-            verified = backend.verifier.verify(token, backend.keys.key_set)
-            self._reissued[stale.token] = (token, verified)
-        return outcome
+        if isinstance(signed, Outcome):
+            return signed
+        verified = backend.verifier.remember(signed)
+        self._reissued[stale.token] = (signed.token, verified)
+        return self._issued(scope, signed.token, verified, from_cookie)
 
     async def _from_refresh(self, scope: Scope, refresh: str, reason: str) -> Outcome:
         session_id = session_id_of(refresh) or "?"
@@ -179,9 +176,23 @@ class BackendAuthenticator:
     ) -> Outcome:
         """The outcome of one of the sessions service's signing calls; ``refused`` is the
         reason when a refresh credential does not check out."""
-        backend = self.backend
+        signed = await self._signed(scope, session_id, signing, refused=refused)
+        if isinstance(signed, Outcome):
+            return signed
+        verified = self.backend.verifier.remember(signed)
+        return self._issued(scope, signed.token, verified, cookie)
+
+    async def _signed(
+        self,
+        scope: Scope,
+        session_id: str,
+        signing: Awaitable[SignedToken],
+        *,
+        refused: str = "session-revoked",
+    ) -> SignedToken | Outcome:
+        """The token a signing call returned, or the signed-out outcome when it failed."""
         try:
-            signed = await signing
+            return await signing
         except (SessionNotActive, SessionNotFound):
             return self._revoked(scope)
         except TokenError:  # the refresh credential is wrong
@@ -192,5 +203,3 @@ class BackendAuthenticator:
         except SessionClaimsError as exc:  # e.g. a token over budget after a config change
             logger.error("cannot reissue session %s: %s", session_id, exc)
             return Outcome(Auth.signed_out("reissue-failed"))
-        verified = backend.verifier.remember(signed)
-        return self._issued(scope, signed.token, verified, cookie)
