@@ -253,7 +253,7 @@ class DelegatingStore(Generic[C]):
         """A page of an organization's or a user's memberships with their organizations,
         oldest first, and the total count."""
         rows.check_page(limit, offset)
-        rows.membership_filter(organization_id, user_id, "?")  # exactly one filter
+        rows.check_membership_filter(organization_id, user_id)
         return await self._call(self._ops.list_memberships, organization_id, user_id, limit, offset)
 
     async def largest_member(self, org_id: str) -> tuple[MembershipRecord, UserRecord] | None:

@@ -269,13 +269,19 @@ def organization_filter(query: str | None, placeholder: str, lower: str) -> tupl
     return condition, [pattern, pattern]
 
 
+def check_membership_filter(organization_id: str | None, user_id: str | None) -> None:
+    """``list_memberships`` takes exactly one of the two filters (:class:`ValueError`
+    otherwise)."""
+    if (organization_id is None) == (user_id is None):
+        raise ValueError("list_memberships takes exactly one of organization_id and user_id")
+
+
 def membership_filter(
     organization_id: str | None, user_id: str | None, placeholder: str
 ) -> tuple[str, list[Any]]:
-    """The ``WHERE`` clause of ``list_memberships`` on table alias ``m`` (exactly one of
-    the two filters; :class:`ValueError` otherwise)."""
-    if (organization_id is None) == (user_id is None):
-        raise ValueError("list_memberships takes exactly one of organization_id and user_id")
+    """The ``WHERE`` clause of ``list_memberships`` on table alias ``m``: by organization
+    when ``organization_id`` is given, else by user (:func:`check_membership_filter` has
+    checked that exactly one is)."""
     if organization_id is not None:
         return f" WHERE m.organization_id = {placeholder}", [organization_id]
     return f" WHERE m.user_id = {placeholder}", [user_id]
