@@ -426,21 +426,16 @@ async def delete_membership(
     conn: Connection, feed: Feed, org_id: str, user_id: str, now_ms: int
 ) -> MembershipRecord:
     async with conn.transaction():
-        found = await conn.execute(
-            "SELECT 1 FROM organizations WHERE id = %s FOR UPDATE", (org_id,)
-        )
-        if await found.fetchone() is None:
-            raise MembershipNotFound(org_id, user_id)
-        cursor = await conn.execute(
-            _DELETE_MEMBER,
-            (org_id, user_id),
-        )
-        row = await cursor.fetchone()
-        if row is None:
-            raise MembershipNotFound(org_id, user_id)
-        await conn.execute(
+        # Uncounting first locks the organization (the lock order), as insert_membership's
+        # count does; a refusal below rolls it back.
+        counted = await conn.execute(
             "UPDATE organizations SET members_count = members_count - 1 WHERE id = %s", (org_id,)
         )
+        if counted.rowcount == 0:
+            raise MembershipNotFound(org_id, user_id)
+        row = await (await conn.execute(_DELETE_MEMBER, (org_id, user_id))).fetchone()
+        if row is None:
+            raise MembershipNotFound(org_id, user_id)
         await conn.execute(
             "UPDATE sessions SET active_organization_id = NULL"
             " WHERE user_id = %s AND active_organization_id = %s",
