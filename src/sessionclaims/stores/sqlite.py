@@ -124,15 +124,14 @@ class SQLiteStore(DelegatingStore[sqlite3.Connection]):
         async with self._open_lock:
             if self._executor is not None:
                 return
-            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sessionclaims-sqlite")
-            loop = asyncio.get_running_loop()
             folder = None if self.path is None else Path(self.path).parent
             if folder is not None and not folder.is_dir():
-                executor.shutdown(wait=False)
                 raise StoreUnavailable(
                     f"cannot open the SQLite store {self.url}: the directory {folder} does "
                     "not exist (create it, or fix the path in the database URL)"
                 )
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sessionclaims-sqlite")
+            loop = asyncio.get_running_loop()
             try:
                 self._conn = await loop.run_in_executor(executor, self._translated, self._connect)
             except BaseException:
