@@ -17,7 +17,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from .._errors import OrganizationNotFound
 from ..models import DEFAULT_PAGE_SIZE, PAGE_SIZE_LIMIT
 from ._bodies import (
     is_id,
@@ -257,11 +256,10 @@ class OrganizationRoutes:
         """``GET /v1/organizations/{org_id}/memberships?limit=&offset=``: oldest first."""
         org_id = path_id(request, "org_id", _ORGANIZATION)
         limit, offset = page_bounds(request)
-        resource = self.backend.organizations
-        page = await resource.list_memberships(organization_id=org_id, limit=limit, offset=offset)
-        # None listed: an unknown organization is a 404 (and a slug is not its id).
-        if page.total_count == 0 and (await resource.get_organization(org_id)).id != org_id:
-            raise OrganizationNotFound(org_id)
+        # an unknown organization (a slug is not its id) is a 404 from list_memberships
+        page = await self.backend.organizations.list_memberships(
+            organization_id=org_id, limit=limit, offset=offset
+        )
         return json_response(
             {"data": [m.to_dict() for m in page.data], "total_count": page.total_count}
         )
@@ -317,8 +315,6 @@ class OrganizationRoutes:
         limit, offset = page_bounds(request)
         page = await self.backend.organizations.list_user_memberships(
             user_id, limit=limit, offset=offset
-        )
-        if page.total_count == 0:
-            await self.backend.users.get_user(user_id)  # an unknown user is a 404
+        )  # an unknown user is a 404 from list_user_memberships
         data = [membership_with_organization(m, o, include_private=True) for m, o in page.data]
         return json_response({"data": data, "total_count": page.total_count})
