@@ -27,11 +27,13 @@ from starlette.requests import ClientDisconnect, Request
 from .._json import JSONError, loads_strict
 from ..backend._context import TEMPLATE_NAME
 from ..metadata import ALIASES, FRONTEND_FORBIDDEN, ORGANIZATION_TIERS, TIERS, canonical_tiers
+from ..models import DEFAULT_PAGE_SIZE, PAGE_SIZE_LIMIT
 from ._errors import ApiError
 
 __all__ = [
     "FRONTEND_FORBIDDEN",
     "MAX_BODY_BYTES",
+    "MAX_OFFSET",
     "ORGANIZATION_TIER_FIELDS",
     "TIER_FIELDS",
     "backend_tiers",
@@ -40,6 +42,7 @@ __all__ = [
     "is_id",
     "is_slug",
     "organization_tiers",
+    "page_bounds",
     "path_id",
     "path_id_or_slug",
     "query_id",
@@ -70,6 +73,8 @@ ORGANIZATION_TIER_FIELDS: frozenset[str] = frozenset(ORGANIZATION_TIERS) | froze
 _ID_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
 _SLUG_RE = re.compile(r"[a-z0-9-]{1,64}")
 MAX_QUERY_TEXT = 256
+MAX_OFFSET = 999_999_999
+"""Largest ``offset`` a listing accepts."""
 _TEMPLATE_RE = TEMPLATE_NAME
 _UINT_RE = re.compile(r"[0-9]{1,9}")
 _DIGITS_RE = re.compile(r"[0-9]+")
@@ -256,6 +261,15 @@ def query_id(request: Request, name: str) -> str | None:
     if _ID_RE.fullmatch(raw) is None:
         raise ApiError(422, "invalid_field", f"{name} is not a valid id", meta={"param": name})
     return raw
+
+
+def page_bounds(request: Request) -> tuple[int, int]:
+    """``limit`` (1..500, default 100) and ``offset`` of a listing; 422 ``invalid_field``."""
+    limit = query_int(
+        request, "limit", default=DEFAULT_PAGE_SIZE, lowest=1, highest=PAGE_SIZE_LIMIT
+    )
+    offset = query_int(request, "offset", default=0, lowest=0, highest=MAX_OFFSET)
+    return limit, offset
 
 
 def query_text(request: Request, name: str, *, longest: int = MAX_QUERY_TEXT) -> str | None:

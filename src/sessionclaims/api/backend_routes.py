@@ -18,13 +18,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from .._credentials import bearer_credential, bearer_value
-from ..models import DEFAULT_PAGE_SIZE, PAGE_SIZE_LIMIT, SESSION_STATUSES
+from ..models import SESSION_STATUSES
 from ._bodies import (
     backend_tiers,
     is_id,
+    page_bounds,
     path_id,
     query_id,
-    query_int,
     query_texts,
     read_json_object,
     reject_unknown,
@@ -42,8 +42,6 @@ __all__ = ["BackendAPI", "active_organization", "public_routes", "switch_organiz
 
 JWKS_MAX_AGE = 300
 """Seconds a JWKS answer may be cached (a rotated-out key verifies far longer)."""
-
-_MAX_OFFSET = 999_999_999
 
 
 def request_origin(request: Request) -> str | None:
@@ -158,10 +156,7 @@ class BackendAPI:
     async def list_users(self, request: Request) -> Response:
         """``GET /v1/users?limit=&offset=&external_id=``: a page of users, oldest first;
         with ``external_id``, the one user that has it (exact match) or none."""
-        limit = query_int(
-            request, "limit", default=DEFAULT_PAGE_SIZE, lowest=1, highest=PAGE_SIZE_LIMIT
-        )
-        offset = query_int(request, "offset", default=0, lowest=0, highest=_MAX_OFFSET)
+        limit, offset = page_bounds(request)
         wanted = query_texts(request, "external_id")
         if len(wanted) > 1:
             raise ApiError(
@@ -235,10 +230,7 @@ class BackendAPI:
                 f"status must be one of {', '.join(SESSION_STATUSES)}",
                 meta={"param": "status"},
             )
-        limit = query_int(
-            request, "limit", default=DEFAULT_PAGE_SIZE, lowest=1, highest=PAGE_SIZE_LIMIT
-        )
-        offset = query_int(request, "offset", default=0, lowest=0, highest=_MAX_OFFSET)
+        limit, offset = page_bounds(request)
         page = await self.backend.sessions.list_sessions(
             user_id=user_id, status=status, limit=limit, offset=offset
         )

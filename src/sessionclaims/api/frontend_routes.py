@@ -30,12 +30,18 @@ from starlette.routing import BaseRoute
 
 from .._errors import SessionClaimsError
 from ..cookies import is_secure, token_headers
-from ._bodies import forbid_frontend_tiers, frontend_tiers, read_json_object, reject_unknown
+from ._bodies import (
+    forbid_frontend_tiers,
+    frontend_tiers,
+    page_bounds,
+    read_json_object,
+    reject_unknown,
+)
 from ._errors import ApiError
 from ._routing import json_response, method_route
 from ._session_auth import FrontendAuthentication, check_origin, require_session, token_source
 from .backend_routes import active_organization, switch_organization
-from .organization_routes import membership_with_organization, page_bounds
+from .organization_routes import membership_with_organization
 
 if TYPE_CHECKING:
     from ..backend import Backend

@@ -17,13 +17,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from ..models import DEFAULT_PAGE_SIZE, PAGE_SIZE_LIMIT
 from ._bodies import (
     is_id,
     organization_tiers,
+    page_bounds,
     path_id,
     path_id_or_slug,
-    query_int,
     query_text,
     read_json_object,
     reject_unknown,
@@ -35,22 +34,10 @@ if TYPE_CHECKING:
     from ..backend import Backend
     from ..models import Membership, Organization
 
-__all__ = ["MAX_OFFSET", "OrganizationRoutes", "membership_with_organization", "page_bounds"]
-
-MAX_OFFSET = 999_999_999
-"""Largest ``offset`` a listing accepts."""
+__all__ = ["OrganizationRoutes", "membership_with_organization"]
 
 _ORGANIZATION = "organization"
 _MEMBERSHIP = "organization_membership"
-
-
-def page_bounds(request: Request) -> tuple[int, int]:
-    """``limit`` (1..500, default 100) and ``offset`` of a listing; 422 ``invalid_field``."""
-    limit = query_int(
-        request, "limit", default=DEFAULT_PAGE_SIZE, lowest=1, highest=PAGE_SIZE_LIMIT
-    )
-    offset = query_int(request, "offset", default=0, lowest=0, highest=MAX_OFFSET)
-    return limit, offset
 
 
 def membership_with_organization(
