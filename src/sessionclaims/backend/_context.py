@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from .._errors import InvalidRequest
 from ..models import PAGE_SIZE_LIMIT
+from .issuer import ActiveOrganization
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..freshness import Freshness
     from ..metadata import MetadataLimits
     from ..roles import Roles
-    from ..stores.base import Store
+    from ..stores.base import MembershipRecord, OrganizationRecord, Store
     from .issuer import Issuer
     from .signing_keys import KeyManager
 
@@ -67,3 +68,11 @@ class Context:
     def now_ms(self) -> int:
         """The injected clock, in Unix milliseconds."""
         return int(self.clock() * 1000)
+
+    def active_organization(
+        self, organization: OrganizationRecord, membership: MembershipRecord
+    ) -> ActiveOrganization:
+        """What a token of ``membership``'s person with ``organization`` active is
+        rendered from (the role's permissions from the ``roles`` setting, looked up now)."""
+        permissions = self.roles.permissions_for(membership.role)
+        return ActiveOrganization(organization, membership, permissions)

@@ -168,8 +168,7 @@ class OrganizationsResource:
     ) -> ActiveOrganization:
         """What a token of ``membership``'s person with ``organization`` active is
         rendered from (permissions from the ``roles`` setting, looked up now)."""
-        permissions = self._ctx.roles.permissions_for(membership.role)
-        return ActiveOrganization(organization, membership, permissions)
+        return self._ctx.active_organization(organization, membership)
 
     def _share(
         self, user: UserRecord, organization: OrganizationRecord, membership: MembershipRecord

@@ -222,9 +222,7 @@ class SessionsResource:
             raise SessionNotActive(f"session {session_id!r} belongs to a deleted user")
         active = None
         if found.organization is not None and found.membership is not None:
-            membership = found.membership
-            permissions = ctx.roles.permissions_for(membership.role)
-            active = ActiveOrganization(found.organization, membership, permissions)
+            active = ctx.active_organization(found.organization, found.membership)
         return Minting(record, user, active)
 
     async def _mark_expired(self, session_id: str) -> None:

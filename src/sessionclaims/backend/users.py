@@ -18,7 +18,6 @@ from ..metadata import TIERS, apply_metadata, canonical_tiers
 from ..models import DEFAULT_PAGE_SIZE, PAGE_SIZE_LIMIT, User
 from ..stores.base import MembershipRecord, OrganizationRecord, UserRecord
 from ._context import Context, Page, check_page, new_id
-from .issuer import ActiveOrganization
 
 __all__ = ["MetadataWrite", "TierArguments", "UsersResource"]
 
@@ -202,7 +201,7 @@ class UsersResource:
                 ctx.issuer.check_budget(candidate)
                 for membership, organization in memberships:
                     ctx.issuer.check_active_budget(
-                        candidate, self._active(organization, membership)
+                        candidate, ctx.active_organization(organization, membership)
                     )
             return candidate
 
@@ -211,12 +210,6 @@ class UsersResource:
             ctx.freshness.user_changed(user_id, after.version, now / 1000)
             await self._refresh_token_bytes(after, memberships, now)
         return MetadataWrite(after.to_user(), after.version != before.version)
-
-    def _active(
-        self, organization: OrganizationRecord, membership: MembershipRecord
-    ) -> ActiveOrganization:
-        permissions = self._ctx.roles.permissions_for(membership.role)
-        return ActiveOrganization(organization, membership, permissions)
 
     async def _memberships(self, user_id: str) -> list[tuple[MembershipRecord, OrganizationRecord]]:
         """Every membership of the user, with its organization."""
@@ -238,17 +231,18 @@ class UsersResource:
     ) -> None:
         """Keep each membership's ``token_bytes`` (the size budget's index) in step with
         the user's new token: a row write each, no change-log entry, no new version."""
-        issuer = self._ctx.issuer
+        ctx = self._ctx
+        issuer = ctx.issuer
         for membership, organization in memberships:
 
             def share(
                 current: MembershipRecord, org: OrganizationRecord = organization
             ) -> MembershipRecord:
-                size = issuer.member_share(user, self._active(org, current))
+                size = issuer.member_share(user, ctx.active_organization(org, current))
                 return current if size == current.token_bytes else current.evolve(token_bytes=size)
 
             with contextlib.suppress(MembershipNotFound):  # removed meanwhile
-                await self._ctx.store.update_membership(
+                await ctx.store.update_membership(
                     membership.organization_id, user.id, share, now_ms=now
                 )
 
