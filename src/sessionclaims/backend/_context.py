@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._errors import InvalidRequest
+from ..metadata import ALIASES, TIERS, canonical_tiers
 from ..models import PAGE_SIZE_LIMIT
 from .issuer import ActiveOrganization
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from .issuer import Issuer
     from .signing_keys import KeyManager
 
-__all__ = ["TEMPLATE_NAME", "Context", "Page", "check_page", "new_id"]
+__all__ = ["TEMPLATE_NAME", "Context", "Page", "check_page", "encodable", "new_id", "tier_kwargs"]
 
 T = TypeVar("T")
 
@@ -34,6 +35,31 @@ _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 def new_id(prefix: str) -> str:
     """``prefix_`` + 26 random base32 characters (130 bits)."""
     return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(26))
+
+
+_TIER_KEYWORDS = frozenset(TIERS) | frozenset(ALIASES)
+
+
+def tier_kwargs(
+    method: str, given: Mapping[str, Any], *, tiers: tuple[str, ...] = TIERS
+) -> dict[str, Any]:
+    """The canonical ``tiers`` of a method's metadata keyword arguments
+    (:func:`~sessionclaims.metadata.canonical_tiers`). A keyword that spells no tier is
+    a :class:`TypeError`, as for any unexpected keyword; a user tier that the object
+    lacks (``tiers`` without it) is 422 ``unknown_field``."""
+    unknown = sorted(set(given) - _TIER_KEYWORDS)
+    if unknown:
+        raise TypeError(f"{method}() got an unexpected keyword argument {unknown[0]!r}")
+    return canonical_tiers(given, tiers=tiers)
+
+
+def encodable(text: str) -> bool:
+    """True when ``text`` is valid Unicode (no lone surrogate: it encodes as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

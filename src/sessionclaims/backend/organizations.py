@@ -35,11 +35,11 @@ from .._errors import (
     SlugTaken,
     UserNotFound,
 )
-from ..metadata import ORGANIZATION_TIERS, apply_metadata, canonical_tiers
+from ..metadata import ORGANIZATION_TIERS, apply_metadata
 from ..models import DEFAULT_PAGE_SIZE, Membership, Organization
 from ..roles import CREATOR_ROLE, DEFAULT_ROLE
 from ..stores.base import MembershipRecord, OrganizationRecord, UserRecord
-from ._context import Context, Page, check_page, new_id
+from ._context import Context, Page, check_page, encodable, new_id, tier_kwargs
 from .issuer import ActiveOrganization
 
 __all__ = [
@@ -76,15 +76,8 @@ class OrganizationTierArguments(TypedDict, total=False):
     trusted_metadata: Mapping[str, Any]
 
 
-_TIER_ARGUMENTS = frozenset(OrganizationTierArguments.__annotations__)
-_USER_ONLY = frozenset({"unsafe_metadata", "untrusted_metadata"})
-
-
 def _tier_kwargs(method: str, given: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(given) - _TIER_ARGUMENTS - _USER_ONLY)
-    if unknown:
-        raise TypeError(f"{method}() got an unexpected keyword argument {unknown[0]!r}")
-    return canonical_tiers(given, tiers=ORGANIZATION_TIERS)  # unsafe: 422 unknown_field
+    return tier_kwargs(method, given, tiers=ORGANIZATION_TIERS)  # unsafe: 422 unknown_field
 
 
 def check_slug(slug: object) -> str:
@@ -118,7 +111,7 @@ def _check_name(name: object) -> str:
         or not name.strip()
         or len(name) > MAX_NAME
         or "\x00" in name
-        or not _encodable(name)
+        or not encodable(name)
     ):
         raise InvalidRequest(
             "invalid_field",
@@ -127,14 +120,6 @@ def _check_name(name: object) -> str:
             param="name",
         )
     return name
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _check_id(value: object, param: str) -> str:

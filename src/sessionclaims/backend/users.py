@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from typing import Any, Literal, NamedTuple, TypedDict, Unpack
 
 from .._errors import InvalidRequest, MembershipNotFound, UserNotFound
-from ..metadata import TIERS, apply_metadata, canonical_tiers
+from ..metadata import TIERS, apply_metadata
 from ..models import DEFAULT_PAGE_SIZE, PAGE_SIZE_LIMIT, User
 from ..stores.base import MembershipRecord, OrganizationRecord, UserRecord
-from ._context import Context, Page, check_page, new_id
+from ._context import Context, Page, check_page, encodable, new_id, tier_kwargs
 
 __all__ = ["MetadataWrite", "TierArguments", "UsersResource"]
 
@@ -44,16 +44,6 @@ class TierArguments(TypedDict, total=False):
     untrusted_metadata: Mapping[str, Any]
 
 
-_TIER_ARGUMENTS = frozenset(TierArguments.__annotations__)
-
-
-def _tier_kwargs(method: str, given: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(given) - _TIER_ARGUMENTS)
-    if unknown:
-        raise TypeError(f"{method}() got an unexpected keyword argument {unknown[0]!r}")
-    return canonical_tiers(given)
-
-
 def check_external_id(external_id: object) -> str | None:
     """``external_id`` is a string of 1 to 255 characters of valid Unicode without NUL
     (PostgreSQL text cannot hold one), or ``None``."""
@@ -63,7 +53,7 @@ def check_external_id(external_id: object) -> str | None:
         not isinstance(external_id, str)
         or not 1 <= len(external_id) <= MAX_EXTERNAL_ID
         or "\x00" in external_id
-        or not _encodable(external_id)
+        or not encodable(external_id)
     ):
         raise InvalidRequest(
             "invalid_field",
@@ -72,14 +62,6 @@ def check_external_id(external_id: object) -> str | None:
             param="external_id",
         )
     return external_id
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate
-        return False
-    return True
 
 
 class UsersResource:
@@ -96,7 +78,7 @@ class UsersResource:
     ) -> User:
         """Create a user. Tiers (:class:`TierArguments`) default to ``{}``; aliases are
         accepted."""
-        tiers = _tier_kwargs("create_user", metadata)
+        tiers = tier_kwargs("create_user", metadata)
         return (await self._create(tiers, external_id=external_id)).to_user()
 
     async def _create(self, tiers: Mapping[str, Any], *, external_id: object) -> UserRecord:
@@ -161,7 +143,7 @@ class UsersResource:
         **metadata: Unpack[TierArguments],
     ) -> User:
         """**Merge** into each given tier: top-level keys replace, ``None`` deletes."""
-        tiers = _tier_kwargs("update_user_metadata", metadata)
+        tiers = tier_kwargs("update_user_metadata", metadata)
         return (await self.write(user_id, tiers, mode="merge")).user
 
     async def replace_user_metadata(
@@ -170,7 +152,7 @@ class UsersResource:
         **metadata: Unpack[TierArguments],
     ) -> User:
         """**Replace** each given tier whole (``{}`` clears it); other tiers untouched."""
-        tiers = _tier_kwargs("replace_user_metadata", metadata)
+        tiers = tier_kwargs("replace_user_metadata", metadata)
         return (await self.write(user_id, tiers, mode="replace")).user
 
     async def write(
