@@ -26,7 +26,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypedDict, Unpack
+from typing import Any, Literal, TypedDict, TypeVar, Unpack
 
 from .._errors import (
     InvalidRequest,
@@ -35,7 +35,7 @@ from .._errors import (
     SlugTaken,
     UserNotFound,
 )
-from ..metadata import ORGANIZATION_TIERS, apply_metadata
+from ..metadata import ORGANIZATION_TIERS, MetadataLimits, apply_metadata
 from ..models import DEFAULT_PAGE_SIZE, Membership, Organization
 from ..roles import CREATOR_ROLE, DEFAULT_ROLE
 from ..stores.base import MembershipRecord, OrganizationRecord, UserRecord
@@ -130,11 +130,23 @@ def _check_id(value: object, param: str) -> str:
     return value
 
 
-def _tiers_of(record: OrganizationRecord | MembershipRecord) -> dict[str, dict[str, Any]]:
-    return {
-        "public_metadata": record.public_metadata,
-        "private_metadata": record.private_metadata,
+_Record = TypeVar("_Record", OrganizationRecord, MembershipRecord)
+
+
+def _with_tiers(
+    current: _Record,
+    tiers: Mapping[str, Any],
+    mode: Literal["merge", "replace"],
+    limits: MetadataLimits,
+) -> _Record:
+    """``current`` with a metadata write applied (itself when the write changes nothing);
+    :class:`~sessionclaims.MetadataError` when the result breaks the limits."""
+    stored = {
+        "public_metadata": current.public_metadata,
+        "private_metadata": current.private_metadata,
     }
+    values = apply_metadata(stored, tiers, mode=mode, limits=limits, tiers=ORGANIZATION_TIERS)
+    return current if values == stored else current.evolve(**values)
 
 
 class OrganizationsResource:
@@ -305,15 +317,9 @@ class OrganizationsResource:
         self, org_id: str, tiers: Mapping[str, Any], mode: Literal["merge", "replace"]
     ) -> Organization:
         limits = self._ctx.limits
-
-        def change(current: OrganizationRecord) -> OrganizationRecord:
-            stored = _tiers_of(current)
-            values = apply_metadata(
-                stored, tiers, mode=mode, limits=limits, tiers=ORGANIZATION_TIERS
-            )
-            return current if values == stored else current.evolve(**values)
-
-        return await self._write_organization(org_id, change)
+        return await self._write_organization(
+            org_id, lambda current: _with_tiers(current, tiers, mode, limits)
+        )
 
     async def _write_organization(
         self, org_id: str, change: Callable[[OrganizationRecord], OrganizationRecord]
@@ -447,15 +453,9 @@ class OrganizationsResource:
         mode: Literal["merge", "replace"],
     ) -> Membership:
         limits = self._ctx.limits
-
-        def change(current: MembershipRecord) -> MembershipRecord:
-            stored = _tiers_of(current)
-            values = apply_metadata(
-                stored, tiers, mode=mode, limits=limits, tiers=ORGANIZATION_TIERS
-            )
-            return current if values == stored else current.evolve(**values)
-
-        return await self._write_membership(org_id, user_id, change)
+        return await self._write_membership(
+            org_id, user_id, lambda current: _with_tiers(current, tiers, mode, limits)
+        )
 
     async def _write_membership(
         self,
