@@ -27,6 +27,7 @@ from ..templates import CompiledTemplate, NamedTemplate, OrganizationValues
 from ..tokens import SignedToken, sign_token
 
 __all__ = [
+    "BARE_USER",
     "MEMBERSHIP_VERSION_CLAIM",
     "ORG_VERSION_CLAIM",
     "TOKEN_FORMAT_VERSION",
@@ -53,7 +54,7 @@ _PLACEHOLDER_SESSION = Session(
 )
 
 
-_BARE_USER = UserRecord(
+BARE_USER = UserRecord(
     id="user_" + "0" * 26,
     external_id=None,
     created_at=0,
@@ -62,6 +63,7 @@ _BARE_USER = UserRecord(
     private_metadata={},
     unsafe_metadata={},
 )
+"""A user with nothing in it (no metadata)."""
 
 
 class _BareMembership:
@@ -313,19 +315,12 @@ class Issuer:
         organization by token size whatever the organization holds
         (``MembershipRecord.token_bytes``)."""
         bare = ActiveOrganization(active.organization, _BareMembership(), ())
-        return self.payload_size(user, active) - self.payload_size(_BARE_USER, bare)
+        return self.payload_size(user, active) - self.payload_size(BARE_USER, bare)
 
-    def check_active_budget(self, user: UserRecord, active: ActiveOrganization) -> int:
-        """This member's estimated token size with ``active``; ``session_token_too_large``
-        if it would not fit."""
+    def check_budget(self, user: UserRecord, active: ActiveOrganization | None = None) -> None:
+        """Raise ``session_token_too_large`` if ``user``'s session token (with ``active``
+        its active organization) would not fit."""
         size = self.estimated_size(user, active)
-        if size > self.max_token_bytes:
-            raise _too_large(size, self.max_token_bytes)
-        return size
-
-    def check_budget(self, user: UserRecord) -> None:
-        """Raise ``session_token_too_large`` if ``user``'s session token would not fit."""
-        size = self.estimated_size(user)
         if size > self.max_token_bytes:
             raise _too_large(size, self.max_token_bytes)
 

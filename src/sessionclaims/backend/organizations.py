@@ -40,7 +40,7 @@ from ..models import DEFAULT_PAGE_SIZE, Membership, Organization
 from ..roles import CREATOR_ROLE, DEFAULT_ROLE
 from ..stores.base import MembershipRecord, OrganizationRecord, UserRecord
 from ._context import Context, Page, check_page, encodable, new_id, tier_kwargs
-from .issuer import ActiveOrganization
+from .issuer import BARE_USER, ActiveOrganization
 
 __all__ = [
     "MAX_NAME",
@@ -56,15 +56,6 @@ MAX_NAME = 256
 SLUG = re.compile(r"[a-z0-9-]{1,64}")
 """What a slug is: lowercase ``a-z``, ``0-9`` and ``-``, 1 to 64 characters."""
 _SLUG_ATTEMPTS = 5
-_EMPTY_MEMBER = UserRecord(
-    id="user_" + "0" * 26,
-    external_id=None,
-    created_at=0,
-    updated_at=0,
-    public_metadata={},
-    private_metadata={},
-    unsafe_metadata={},
-)
 
 
 class OrganizationTierArguments(TypedDict, total=False):
@@ -173,7 +164,7 @@ class OrganizationsResource:
         """Check the member's token against the budget; return its ``token_bytes``."""
         issuer = self._ctx.issuer
         active = self.active(organization, membership)
-        issuer.check_active_budget(user, active)
+        issuer.check_budget(user, active)
         return issuer.member_share(user, active)
 
     async def _organization_record(self, org_id: str) -> OrganizationRecord:
@@ -362,17 +353,17 @@ class OrganizationsResource:
         empty = MembershipRecord(
             id="mem_" + "0" * 26,
             organization_id=organization.id,
-            user_id=_EMPTY_MEMBER.id,
+            user_id=BARE_USER.id,
             role=DEFAULT_ROLE,
             created_at=0,
             updated_at=0,
             public_metadata={},
             private_metadata={},
         )
-        issuer.check_active_budget(_EMPTY_MEMBER, self.active(organization, empty))
+        issuer.check_budget(BARE_USER, self.active(organization, empty))
         if largest is not None:
             membership, user = largest
-            issuer.check_active_budget(user, self.active(organization, membership))
+            issuer.check_budget(user, self.active(organization, membership))
 
     async def delete_organization(self, org_id: str) -> None:
         """Delete it and its memberships. Sessions that had it active keep going without

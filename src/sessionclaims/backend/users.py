@@ -182,7 +182,7 @@ class UsersResource:
                 candidate = candidate.evolve(version=current.version + 1)
                 ctx.issuer.check_budget(candidate)
                 for membership, organization in memberships:
-                    ctx.issuer.check_active_budget(
+                    ctx.issuer.check_budget(
                         candidate, ctx.active_organization(organization, membership)
                     )
             return candidate
