@@ -150,14 +150,13 @@ class BackendAuthenticator:
                 return self._issued(scope, token, verified, from_cookie)
         if stale.sid is None:
             return self._revoked(scope)
-        signed = await self._signed(
-            scope, stale.sid, backend.sessions.reissue(stale.sid, user_id=stale.sub)
+        return await self._issue(
+            scope,
+            stale.sid,
+            from_cookie,
+            backend.sessions.reissue(stale.sid, user_id=stale.sub),
+            replacing=stale.token,
         )
-        if isinstance(signed, Outcome):
-            return signed
-        verified = backend.verifier.remember(signed)
-        self._reissued[stale.token] = (signed.token, verified)
-        return self._issued(scope, signed.token, verified, from_cookie)
 
     async def _from_refresh(self, scope: Scope, refresh: str, reason: str) -> Outcome:
         session_id = session_id_of(refresh) or "?"
@@ -173,26 +172,13 @@ class BackendAuthenticator:
         signing: Awaitable[SignedToken],
         *,
         refused: str = "session-revoked",
+        replacing: str | None = None,
     ) -> Outcome:
         """The outcome of one of the sessions service's signing calls; ``refused`` is the
-        reason when a refresh credential does not check out."""
-        signed = await self._signed(scope, session_id, signing, refused=refused)
-        if isinstance(signed, Outcome):
-            return signed
-        verified = self.backend.verifier.remember(signed)
-        return self._issued(scope, signed.token, verified, cookie)
-
-    async def _signed(
-        self,
-        scope: Scope,
-        session_id: str,
-        signing: Awaitable[SignedToken],
-        *,
-        refused: str = "session-revoked",
-    ) -> SignedToken | Outcome:
-        """The token a signing call returned, or the signed-out outcome when it failed."""
+        reason when a refresh credential does not check out. With ``replacing`` (a stale
+        token), the new token is remembered as its reissue."""
         try:
-            return await signing
+            signed = await signing
         except (SessionNotActive, SessionNotFound):
             return self._revoked(scope)
         except TokenError:  # the refresh credential is wrong
@@ -203,3 +189,7 @@ class BackendAuthenticator:
         except SessionClaimsError as exc:  # e.g. a token over budget after a config change
             logger.error("cannot reissue session %s: %s", session_id, exc)
             return Outcome(Auth.signed_out("reissue-failed"))
+        verified = self.backend.verifier.remember(signed)
+        if replacing is not None:
+            self._reissued[replacing] = (signed.token, verified)
+        return self._issued(scope, signed.token, verified, cookie)
