@@ -171,14 +171,8 @@ SCHEMAS: dict[str, Any] = {
     "SignUpCompletion": _object(
         {"user": _ref("User"), **_SESSION_FIELDS}, required=["user", *_SESSION_FIELDS]
     ),
-    "UserList": _object(
-        {"data": {"type": "array", "items": _ref("User")}, "total_count": {"type": "integer"}},
-        required=["data", "total_count"],
-    ),
-    "SessionList": _object(
-        {"data": {"type": "array", "items": _ref("Session")}, "total_count": {"type": "integer"}},
-        required=["data", "total_count"],
-    ),
+    "UserList": _listing("User"),
+    "SessionList": _listing("Session"),
     "DeletedUser": _deleted("user"),
     "Organization": _object(_ORGANIZATION_FIELDS, required=list(_ORGANIZATION_FIELDS)),
     "FrontendOrganization": _object(
