@@ -250,14 +250,7 @@ class BackendAPI:
         session_id = path_id(request, "session_id", "session")
         body = await read_json_object(request)
         reject_unknown(body, ("active_organization_id",))
-        if "active_organization_id" not in body:
-            raise ApiError(
-                422,
-                "invalid_field",
-                "active_organization_id (an organization id, or null to clear it) is required",
-                meta={"param": "active_organization_id"},
-            )
-        org_id = active_organization(body, "active_organization_id")
+        org_id = active_organization(body, "active_organization_id", required=True)
         return json_response(await switch_organization(self.backend, session_id, org_id))
 
     async def revoke_session(self, request: Request) -> Response:
@@ -296,10 +289,20 @@ class BackendAPI:
         return json_response(completion.to_dict())
 
 
-def active_organization(body: Mapping[str, Any], name: str) -> str | None:
-    """The organization id ``body[name]`` to make active (``None``: none). Not a string:
-    422 ``invalid_field``; a string that cannot be an id is no organization the person is
-    a member of: 403 ``not_a_member``, without a store call."""
+def active_organization(
+    body: Mapping[str, Any], name: str, *, required: bool = False
+) -> str | None:
+    """The organization id ``body[name]`` to make active (``None``: none). Absent when
+    ``required`` or not a string: 422 ``invalid_field``; a string that cannot be an id is
+    no organization the person is a member of: 403 ``not_a_member``, without a store
+    call."""
+    if required and name not in body:
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"{name} (an organization id, or null to clear it) is required",
+            meta={"param": name},
+        )
     value = body.get(name)
     if value is None:
         return None

@@ -151,14 +151,7 @@ class FrontendAPI:
         body = await read_json_object(request)
         forbid_frontend_tiers(body, where="here", allowed="this route takes organization_id")
         reject_unknown(body, ("organization_id",))
-        if "organization_id" not in body:
-            raise ApiError(
-                422,
-                "invalid_field",
-                "organization_id (an organization id, or null to clear it) is required",
-                meta={"param": "organization_id"},
-            )
-        org_id = active_organization(body, "organization_id")
+        org_id = active_organization(body, "organization_id", required=True)
         if auth.session_id is None:  # pragma: no cover - a signed-in session token has a sid
             raise ApiError(401, "unauthorized", "the session token names no session")
         answer = await switch_organization(self.backend, auth.session_id, org_id)
