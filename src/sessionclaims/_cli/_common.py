@@ -14,10 +14,11 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .._errors import ConfigurationError
 from ..backend import Backend
+from ..backend._context import Page
 from ..config import Settings, resolve_settings
 from ..models import Session, User
 from ..stores import SQLiteStore, redact_url
@@ -43,6 +44,13 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+class _Listed(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+L = TypeVar("L", bound=_Listed)
 
 GLOBAL_DEFAULTS: Mapping[str, Any] = {
     "config": None,
@@ -280,6 +288,18 @@ class Output:
             self.json(data)
         else:
             text()
+
+    def page(self, page: Page[L], noun: str, row: Callable[[L], str]) -> None:
+        """A page of a listing: ``{data, total_count}`` with ``--json``; otherwise ``row``
+        of each item, a line each, then ``(N of TOTAL noun)``."""
+
+        def text() -> None:
+            for item in page.data:
+                self.line(row(item))
+            self.line(f"({len(page.data)} of {page.total_count} {noun})")
+
+        data = {"data": [item.to_dict() for item in page.data], "total_count": page.total_count}
+        self.result(data, text)
 
     def user(self, user: User) -> None:
         """A user: the HTTP API's user object with ``--json``."""

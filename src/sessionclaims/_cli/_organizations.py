@@ -137,14 +137,11 @@ def organizations_list(args: argparse.Namespace, out: Output) -> int:
             limit=args.limit, offset=args.offset, query=args.query
         )
 
-    page = run(args, action, issues_tokens=False, reads_only="organizations list")
-
-    def text() -> None:
-        for org in page.data:
-            out.line(f"{org.id}  {org.slug}  {org.members_count} members  {org.name}")
-        out.line(f"({len(page.data)} of {page.total_count} organizations)")
-
-    out.result({"data": [o.to_dict() for o in page.data], "total_count": page.total_count}, text)
+    out.page(
+        run(args, action, issues_tokens=False, reads_only="organizations list"),
+        "organizations",
+        lambda org: f"{org.id}  {org.slug}  {org.members_count} members  {org.name}",
+    )
     return 0
 
 
@@ -237,14 +234,11 @@ def memberships_list(args: argparse.Namespace, out: Output) -> int:
             offset=args.offset,
         )
 
-    page = run(args, action, issues_tokens=False, reads_only="memberships list")
-
-    def text() -> None:
-        for m in page.data:
-            out.line(f"{m.id}  {m.organization_id}  {m.user_id}  {m.role}")
-        out.line(f"({len(page.data)} of {page.total_count} memberships)")
-
-    out.result({"data": [m.to_dict() for m in page.data], "total_count": page.total_count}, text)
+    out.page(
+        run(args, action, issues_tokens=False, reads_only="memberships list"),
+        "memberships",
+        lambda m: f"{m.id}  {m.organization_id}  {m.user_id}  {m.role}",
+    )
     return 0
 
 

@@ -126,14 +126,11 @@ def users_list(args: argparse.Namespace, out: Output) -> int:
             limit=args.limit, offset=args.offset, external_id=args.external_id
         )
 
-    page = run(args, action, issues_tokens=False, reads_only="users list")
-
-    def text() -> None:
-        for user in page.data:
-            out.line(f"{user.id}  {user.external_id or '-'}  created {iso_ms(user.created_at)}")
-        out.line(f"({len(page.data)} of {page.total_count} users)")
-
-    out.result({"data": [u.to_dict() for u in page.data], "total_count": page.total_count}, text)
+    out.page(
+        run(args, action, issues_tokens=False, reads_only="users list"),
+        "users",
+        lambda user: f"{user.id}  {user.external_id or '-'}  created {iso_ms(user.created_at)}",
+    )
     return 0
 
 
@@ -216,17 +213,14 @@ def sessions_list(args: argparse.Namespace, out: Output) -> int:
             user_id=args.user_id, status=args.status, limit=args.limit, offset=args.offset
         )
 
-    page = run(args, action, issues_tokens=False, reads_only="sessions list")
-
-    def text() -> None:
-        for session in page.data:
-            out.line(
-                f"{session.id}  {session.user_id}  {session.status:<8}  "
-                f"expires {iso_ms(session.expire_at)}"
-            )
-        out.line(f"({len(page.data)} of {page.total_count} sessions)")
-
-    out.result({"data": [s.to_dict() for s in page.data], "total_count": page.total_count}, text)
+    out.page(
+        run(args, action, issues_tokens=False, reads_only="sessions list"),
+        "sessions",
+        lambda session: (
+            f"{session.id}  {session.user_id}  {session.status:<8}  "
+            f"expires {iso_ms(session.expire_at)}"
+        ),
+    )
     return 0
 
 
