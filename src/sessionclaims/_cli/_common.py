@@ -33,6 +33,7 @@ __all__ = [
     "load_json_argument",
     "load_json_object",
     "make_backend",
+    "metadata_tiers",
     "no_default_database",
     "parse_json",
     "read_text",
@@ -133,6 +134,22 @@ def load_json_object(value: str, what: str) -> dict[str, Any]:
             f"got {type(data).__name__}"
         )
     return data
+
+
+def metadata_tiers(
+    args: argparse.Namespace, flags: Mapping[str, str], *, required: str | None = None
+) -> dict[str, Any]:
+    """The metadata tiers given as ``--public '{...}'`` etc., as keyword arguments
+    (``flags``: flag dest → keyword). ``required`` is the usage error (exit 2) raised when
+    none is given."""
+    tiers = {
+        keyword: load_json_object(getattr(args, dest), f"--{dest}")
+        for dest, keyword in flags.items()
+        if getattr(args, dest) is not None
+    }
+    if not tiers and required is not None:
+        raise CLIError(required, exit_code=2)
+    return tiers
 
 
 # -- settings and the backend ----------------------------------------------------------

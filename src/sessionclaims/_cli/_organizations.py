@@ -10,11 +10,11 @@ organization id (``org_…``) or its slug: a slug is resolved to its id first.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..backend import Backend
 from ..backend._context import Page
-from ._common import CLIError, Output, compact, iso_ms, load_json_object
+from ._common import CLIError, Output, compact, iso_ms, metadata_tiers
 from ._common import run_with_backend as run
 
 if TYPE_CHECKING:
@@ -44,25 +44,7 @@ _TIER_FLAGS = {
     "private": "private_metadata",
     "trusted": "trusted_metadata",
 }
-
-
-def _tiers(args: argparse.Namespace) -> dict[str, Any]:
-    """The tiers given as ``--public '{...}'`` etc., as keyword arguments."""
-    return {
-        keyword: load_json_object(getattr(args, dest), f"--{dest}")
-        for dest, keyword in _TIER_FLAGS.items()
-        if getattr(args, dest) is not None
-    }
-
-
-def _write_tiers(args: argparse.Namespace) -> dict[str, Any]:
-    tiers = _tiers(args)
-    if not tiers:
-        raise CLIError(
-            "give at least one tier: --public or --private (or --trusted) with a JSON object",
-            exit_code=2,
-        )
-    return tiers
+_NO_TIER = "give at least one tier: --public or --private (or --trusted) with a JSON object"
 
 
 async def org_id(backend: Backend, org: str) -> str:
@@ -108,7 +90,7 @@ def _deleted(out: Output, object_id: str, kind: str, said: str) -> None:
 # -- organizations ----------------------------------------------------------------------
 def organizations_create(args: argparse.Namespace, out: Output) -> int:
     """``organizations create NAME [--slug SLUG] [--created-by USER_ID] [--public JSON] ...``"""
-    tiers = _tiers(args)
+    tiers = metadata_tiers(args, _TIER_FLAGS)
 
     async def action(backend: Backend) -> Organization:
         return await backend.organizations.create_organization(
@@ -161,7 +143,7 @@ def organizations_update(args: argparse.Namespace, out: Output) -> int:
 
 def organizations_update_metadata(args: argparse.Namespace, out: Output) -> int:
     """``organizations update-metadata ORG --public JSON ...``: merge (``null`` deletes)."""
-    tiers = _write_tiers(args)
+    tiers = metadata_tiers(args, _TIER_FLAGS, required=_NO_TIER)
 
     async def action(backend: Backend) -> Organization:
         return await backend.organizations.update_organization_metadata(
@@ -174,7 +156,7 @@ def organizations_update_metadata(args: argparse.Namespace, out: Output) -> int:
 
 def organizations_replace_metadata(args: argparse.Namespace, out: Output) -> int:
     """``organizations replace-metadata ORG --public JSON ...``: each tier replaced."""
-    tiers = _write_tiers(args)
+    tiers = metadata_tiers(args, _TIER_FLAGS, required=_NO_TIER)
 
     async def action(backend: Backend) -> Organization:
         return await backend.organizations.replace_organization_metadata(
@@ -256,7 +238,7 @@ def memberships_update(args: argparse.Namespace, out: Output) -> int:
 
 def memberships_update_metadata(args: argparse.Namespace, out: Output) -> int:
     """``memberships update-metadata ORG USER_ID --public JSON ...``: merge."""
-    tiers = _write_tiers(args)
+    tiers = metadata_tiers(args, _TIER_FLAGS, required=_NO_TIER)
 
     async def action(backend: Backend) -> Membership:
         return await backend.organizations.update_membership_metadata(
@@ -269,7 +251,7 @@ def memberships_update_metadata(args: argparse.Namespace, out: Output) -> int:
 
 def memberships_replace_metadata(args: argparse.Namespace, out: Output) -> int:
     """``memberships replace-metadata ORG USER_ID --public JSON ...``: replace."""
-    tiers = _write_tiers(args)
+    tiers = metadata_tiers(args, _TIER_FLAGS, required=_NO_TIER)
 
     async def action(backend: Backend) -> Membership:
         return await backend.organizations.replace_membership_metadata(

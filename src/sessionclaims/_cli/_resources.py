@@ -22,7 +22,7 @@ from ._common import (
     Output,
     compact,
     iso_ms,
-    load_json_object,
+    metadata_tiers,
     resolve_args_settings,
     shown_url,
 )
@@ -56,32 +56,16 @@ _TIER_FLAGS = {
     "trusted": "trusted_metadata",
     "untrusted": "untrusted_metadata",
 }
-
-
-def _tiers(args: argparse.Namespace) -> dict[str, Any]:
-    """The metadata tiers given as ``--public '{...}'`` etc., as keyword arguments."""
-    return {
-        keyword: load_json_object(getattr(args, dest), f"--{dest}")
-        for dest, keyword in _TIER_FLAGS.items()
-        if getattr(args, dest) is not None
-    }
-
-
-def _write_tiers(args: argparse.Namespace) -> dict[str, Any]:
-    tiers = _tiers(args)
-    if not tiers:
-        raise CLIError(
-            "give at least one tier: --public, --private or --unsafe "
-            "(or --trusted / --untrusted) with a JSON object",
-            exit_code=2,
-        )
-    return tiers
+_NO_TIER = (
+    "give at least one tier: --public, --private or --unsafe "
+    "(or --trusted / --untrusted) with a JSON object"
+)
 
 
 # -- users ------------------------------------------------------------------------------
 def users_create(args: argparse.Namespace, out: Output) -> int:
     """``users create [--external-id ID] [--public JSON] ...``"""
-    tiers = _tiers(args)
+    tiers = metadata_tiers(args, _TIER_FLAGS)
 
     async def action(backend: Backend) -> User:
         return await backend.users.create_user(external_id=args.external_id, **tiers)
@@ -136,7 +120,7 @@ def users_list(args: argparse.Namespace, out: Output) -> int:
 
 def users_update_metadata(args: argparse.Namespace, out: Output) -> int:
     """``users update-metadata USER_ID --public JSON ...``: merge (``null`` deletes a key)."""
-    tiers = _write_tiers(args)
+    tiers = metadata_tiers(args, _TIER_FLAGS, required=_NO_TIER)
 
     async def action(backend: Backend) -> User:
         return await backend.users.update_user_metadata(args.user_id, **tiers)
@@ -147,7 +131,7 @@ def users_update_metadata(args: argparse.Namespace, out: Output) -> int:
 
 def users_replace_metadata(args: argparse.Namespace, out: Output) -> int:
     """``users replace-metadata USER_ID --public JSON ...``: each given tier replaced whole."""
-    tiers = _write_tiers(args)
+    tiers = metadata_tiers(args, _TIER_FLAGS, required=_NO_TIER)
 
     async def action(backend: Backend) -> User:
         return await backend.users.replace_user_metadata(args.user_id, **tiers)
