@@ -154,7 +154,9 @@ class _Builder:
         return parser
 
 
-def _metadata_options(parser: argparse.ArgumentParser) -> None:
+def _metadata_options(parser: argparse.ArgumentParser, *, unsafe: bool = True) -> None:
+    """The metadata tier flags; ``unsafe=False`` for organizations and memberships, which
+    have no user-writable tier."""
     tiers = parser.add_argument_group("metadata (each a JSON object or @FILE.json)")
     tiers.add_argument(
         "--public", metavar="JSON", help="public_metadata: backend-written, readable in tokens"
@@ -162,9 +164,11 @@ def _metadata_options(parser: argparse.ArgumentParser) -> None:
     tiers.add_argument(
         "--private", metavar="JSON", help="private_metadata: backend-only, never in tokens"
     )
-    tiers.add_argument("--unsafe", metavar="JSON", help="unsafe_metadata: user-writable")
+    if unsafe:
+        tiers.add_argument("--unsafe", metavar="JSON", help="unsafe_metadata: user-writable")
     tiers.add_argument("--trusted", metavar="JSON", help="alias of --public")
-    tiers.add_argument("--untrusted", metavar="JSON", help="alias of --unsafe")
+    if unsafe:
+        tiers.add_argument("--untrusted", metavar="JSON", help="alias of --unsafe")
 
 
 def _paging(parser: argparse.ArgumentParser) -> None:
@@ -269,17 +273,6 @@ def _sessions(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentPars
 _ORG_HELP = "the organization: its id (org_...) or its slug (looked up first)"
 
 
-def _org_metadata_options(parser: argparse.ArgumentParser) -> None:
-    tiers = parser.add_argument_group("metadata (each a JSON object or @FILE.json)")
-    tiers.add_argument(
-        "--public", metavar="JSON", help="public_metadata: backend-written, readable in tokens"
-    )
-    tiers.add_argument(
-        "--private", metavar="JSON", help="private_metadata: backend-only, never in tokens"
-    )
-    tiers.add_argument("--trusted", metavar="JSON", help="alias of --public")
-
-
 def _organizations(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     organizations = b.group(sub, "organizations", "organizations and their metadata")
     p = b.command(
@@ -293,7 +286,7 @@ def _organizations(b: _Builder, sub: argparse._SubParsersAction[argparse.Argumen
     p.add_argument("name", metavar="NAME")
     p.add_argument("--slug", metavar="SLUG", help="a-z, 0-9 and -, 1-64 characters; unique")
     p.add_argument("--created-by", metavar="USER_ID", help="the first member (org:admin)")
-    _org_metadata_options(p)
+    _metadata_options(p, unsafe=False)
     p = b.command(organizations, "get", orgs.organizations_get, "show an organization")
     p.add_argument("org", metavar="ORG_ID_OR_SLUG", help=_ORG_HELP)
     p = b.command(
@@ -316,7 +309,7 @@ def _organizations(b: _Builder, sub: argparse._SubParsersAction[argparse.Argumen
         "Session tokens of the organization get the change on their next request.",
     )
     p.add_argument("org_id", metavar="ORG_ID_OR_SLUG", help=_ORG_HELP)
-    _org_metadata_options(p)
+    _metadata_options(p, unsafe=False)
     p = b.command(
         organizations,
         "replace-metadata",
@@ -325,7 +318,7 @@ def _organizations(b: _Builder, sub: argparse._SubParsersAction[argparse.Argumen
         "Replace: each tier given is replaced whole ({} clears it); other tiers stay.",
     )
     p.add_argument("org_id", metavar="ORG_ID_OR_SLUG", help=_ORG_HELP)
-    _org_metadata_options(p)
+    _metadata_options(p, unsafe=False)
     p = b.command(
         organizations,
         "delete",
@@ -364,7 +357,7 @@ def _memberships(b: _Builder, sub: argparse._SubParsersAction[argparse.ArgumentP
         p = b.command(memberships, name, handler, help)
         p.add_argument("org_id", metavar="ORG_ID_OR_SLUG", help=_ORG_HELP)
         p.add_argument("user_id", metavar="USER_ID")
-        _org_metadata_options(p)
+        _metadata_options(p, unsafe=False)
     p = b.command(memberships, "delete", orgs.memberships_delete, "remove a member")
     p.add_argument("org_id", metavar="ORG_ID_OR_SLUG", help=_ORG_HELP)
     p.add_argument("user_id", metavar="USER_ID")
