@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from sessionclaims import Backend, ConfigurationError
-from sessionclaims.backend.signing_keys import (
+from sessionclaims.backend._key_encryption import (
     KEY_FILE_SUFFIX,
     KeyEncryptionKey,
     is_sealed,
@@ -248,7 +248,7 @@ async def test_two_processes_encrypting_the_same_keys_at_once_agree(
 
 
 def test_key_file_creation_is_atomic_when_two_race(tmp_path: Path) -> None:
-    from sessionclaims.backend.signing_keys import key_file_secret
+    from sessionclaims.backend._key_encryption import key_file_secret
 
     path = str(tmp_path / ("auth.db" + KEY_FILE_SUFFIX))
     assert key_file_secret(path, create=False) is None

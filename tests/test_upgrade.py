@@ -28,7 +28,7 @@ from sessionclaims import (
     SessionNotActive,
     TokenError,
 )
-from sessionclaims.backend.signing_keys import KeyEncryptionKey, is_sealed, unseal
+from sessionclaims.backend._key_encryption import KeyEncryptionKey, is_sealed, unseal
 from sessionclaims.stores import MembershipRecord, OrganizationRecord, open_store
 
 from .helpers import FakeClock, bearer, client, make_app

@@ -8,152 +8,38 @@ beside an SQLite database; docs/security.md has the account); ``key_encryption="
 opts out, with a warning. Opening re-encrypts every stored key that is in plain text or
 sealed under an older secret, in place and under the same ``kid``. Rotation makes a new
 key the signer and gives every older key a ``retire_at``: it keeps verifying until every
-token it signed has expired, then leaves the JWKS and the store.
+token it signed has expired, then leaves the JWKS and the store. The envelope, the key
+derivation and the key file are :mod:`._key_encryption`'s; this module chooses the
+secret and keeps the stored keys under it.
 """
 
 from __future__ import annotations
 
-import base64
 import builtins
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from dataclasses import dataclass
 
 from .._errors import ConfigurationError
 from .._json import dumps_compact
 from ..keys import KeyRing, KeySet, SigningKey
 from ..stores.base import KeyRecord, Store
+from ._key_encryption import (
+    HOW_TO_CONFIGURE,
+    KEY_FILE_SUFFIX,
+    KeyEncryptionKey,
+    is_sealed,
+    key_file_secret,
+    seal,
+    unseal,
+)
 
-__all__ = ["KEY_FILE_SUFFIX", "KeyEncryptionKey", "KeyInfo", "KeyManager"]
+__all__ = ["KeyInfo", "KeyManager"]
 
 logger = logging.getLogger("sessionclaims.keys")
 
-_ENVELOPE = b"sessionclaims-aesgcm-v1:"
-_SALT = b"sessionclaims key encryption"
-_INFO = b"signing keys v1"
-# A distinct label: the key derived from secret_key is not the one a dedicated
-# key_encryption_secret of the same value would give, and reveals nothing of secret_key.
-_INFO_FROM_SECRET_KEY = b"signing keys v1, derived from secret_key"
 _IN_MEMORY_URL = "sqlite://"
-KEY_FILE_SUFFIX = ".key-encryption-secret"
-"""The key file beside an SQLite database (``auth.db`` -> ``auth.db.key-encryption-secret``)
-that holds the key-encryption secret when neither secret setting is given."""
-
-_HOW_TO_CONFIGURE = (
-    "set key_encryption_secret (SESSIONCLAIMS_KEY_ENCRYPTION_SECRET) or secret_key "
-    "(SESSIONCLAIMS_SECRET_KEY), or opt out of encryption at rest with "
-    "key_encryption='none' (SESSIONCLAIMS_KEY_ENCRYPTION=none); see docs/security.md"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class KeyEncryptionKey:
-    """An AES-256-GCM key that seals private signing keys, and where its secret came
-    from (``source`` names a setting or file for messages; the secret is not kept)."""
-
-    source: str
-    aead: AESGCM = field(repr=False, compare=False)
-
-    @classmethod
-    def from_secret(cls, secret: str, source: str = "key_encryption_secret") -> KeyEncryptionKey:
-        """The key for a dedicated key-encryption secret (``key_encryption_secret``)."""
-        return cls(source, _derive(secret, _INFO))
-
-    @classmethod
-    def from_secret_key(cls, secret_key: str, source: str = "secret_key") -> KeyEncryptionKey:
-        """The key derived from the backend's ``secret_key`` (its own HKDF label)."""
-        return cls(source, _derive(secret_key, _INFO_FROM_SECRET_KEY))
-
-
-def _derive(secret: str, info: bytes) -> AESGCM:
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=_SALT, info=info).derive(
-        secret.encode("utf-8")
-    )
-    return AESGCM(derived)
-
-
-def is_sealed(stored: bytes) -> bool:
-    """True when ``stored`` is an encrypted envelope rather than a plain PEM."""
-    return stored.startswith(_ENVELOPE)
-
-
-def seal(private_pem: bytes, kek: KeyEncryptionKey | None, kid: str) -> bytes:
-    """Encrypt a PKCS#8 PEM for storage (kept as it is without a key). ``kid`` is bound
-    as associated data, so a ciphertext cannot be swapped onto another key's row."""
-    if kek is None:
-        return private_pem
-    nonce = os.urandom(12)
-    return _ENVELOPE + nonce + kek.aead.encrypt(nonce, private_pem, kid.encode())
-
-
-def unseal(stored: bytes, kek: KeyEncryptionKey, kid: str) -> bytes | None:
-    """The PEM inside an envelope made by :func:`seal` with ``kek``; ``None`` when
-    ``kek`` is not the key it was sealed with (or ``stored`` is no envelope)."""
-    if not is_sealed(stored):
-        return None
-    body = stored[len(_ENVELOPE) :]
-    try:
-        return kek.aead.decrypt(body[:12], body[12:], kid.encode())
-    except InvalidTag:
-        return None
-
-
-def key_file_secret(path: str, *, create: bool) -> str | None:
-    """The secret in the key file at ``path``; when it is missing, ``None``, or (with
-    ``create``) a new random one written there first (mode 0600, atomically: of two
-    processes creating it at once, both end up with the one that was linked first)."""
-    try:
-        with open(path, encoding="ascii") as file:
-            secret = file.read().strip()
-    except FileNotFoundError:
-        if not create:
-            return None
-        secret = _create_key_file(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(
-            f"cannot read the key file {path} ({exc.__class__.__name__}): {_HOW_TO_CONFIGURE}"
-        ) from None
-    if len(secret) < 32:
-        raise ConfigurationError(
-            f"the key file {path} is empty or damaged: restore it from a backup, or "
-            f"{_HOW_TO_CONFIGURE}"
-        )
-    return secret
-
-
-def _create_key_file(path: str) -> str:
-    secret = base64.urlsafe_b64encode(os.urandom(32)).decode("ascii").rstrip("=")
-    try:
-        # mkstemp creates the file with mode 0600; the secret is complete on disk before
-        # the file appears under its name (link fails if another process was first).
-        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as file:
-                file.write(secret + "\n")
-                file.flush()
-                os.fsync(file.fileno())
-            try:
-                os.link(temporary, path)
-            except FileExistsError:
-                with open(path, encoding="ascii") as file:
-                    return file.read().strip()
-        finally:
-            os.unlink(temporary)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"cannot create the key file {path} ({exc.strerror or exc.__class__.__name__}): "
-            f"{_HOW_TO_CONFIGURE}"
-        ) from None
-    logger.info("created the key-encryption secret file %s (mode 0600)", path)
-    return secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +266,7 @@ class KeyManager:
         elif sealing is None and url != _IN_MEMORY_URL:
             raise ConfigurationError(
                 f"private signing keys are encrypted at rest and no key-encryption secret "
-                f"is configured for {url or 'this store'}: {_HOW_TO_CONFIGURE}"
+                f"is configured for {url or 'this store'}: {HOW_TO_CONFIGURE}"
             )
         # An in-memory database is never at rest: without a secret its keys stay as
         # they are, in the process's memory, like every loaded key.
